@@ -1,0 +1,1 @@
+"""Keep a scikit-learn model current as new batches of data arrive, with DVC."""

@@ -1,0 +1,80 @@
+"""Batches as the loop sees them: identity, time range, order, and the train/holdout split.
+
+Pure functions over :class:`BatchInfo` records; the files live in :mod:`iterate.store`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What is known of one landed batch (kept in its Parquet file's metadata)."""
+
+    id: str
+    start: str  # first timestamp, ISO 8601 UTC
+    end: str  # last timestamp, ISO 8601 UTC
+    rows: int
+    quarantined: int
+    sha256: str  # of the source file's bytes (or of the replayed rows)
+    source: str
+    landed_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> BatchInfo:
+        return cls(**json.loads(text))
+
+
+def batch_id(start: datetime, end: datetime) -> str:
+    """Batches are named by the dates they cover, so names sort in time order."""
+    return f"{start:%Y-%m-%d}_{end:%Y-%m-%d}"
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def overlapping(start: str, end: str, landed: list[BatchInfo]) -> BatchInfo | None:
+    """The first landed batch whose time range meets [start, end], if any."""
+    for batch in landed:
+        if start <= batch.end and batch.start <= end:
+            return batch
+    return None
+
+
+def in_order(batches: list[BatchInfo]) -> list[BatchInfo]:
+    return sorted(batches, key=lambda b: (b.start, b.end, b.id))
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[BatchInfo]
+    holdout: BatchInfo
+
+
+def split(batches: list[BatchInfo], window: int | str) -> Split:
+    """Holdout = the newest batch; train = the ``window`` batches before it (or all of them)."""
+    ordered = in_order(batches)
+    if len(ordered) < 2:
+        raise ValueError(f"need at least 2 landed batches (training + holdout), have {len(ordered)}")
+    earlier = ordered[:-1]
+    train = earlier if window == "all" else earlier[-int(window):]
+    return Split(train=train, holdout=ordered[-1])
+
+
+def summary(batches: list[BatchInfo]) -> dict[str, Any]:
+    """Ids, time range and rows of a set of batches (for model metadata and the registry)."""
+    ordered = in_order(batches)
+    return {
+        "batches": [b.id for b in ordered],
+        "start": ordered[0].start if ordered else None,
+        "end": ordered[-1].end if ordered else None,
+        "rows": sum(b.rows for b in ordered),
+    }

@@ -1,0 +1,205 @@
+"""``iterate``: the commands of the update loop.
+
+    iterate land FILE...            land new batches (checked against the data contract)
+    iterate replay --next           land the next batch cut from the embedded source
+    iterate replay --through DATE   land every source batch up to DATE
+    iterate gate --check            print the gate's verdict; exit 1 when it rejects
+    iterate promote                 make the candidate the production model
+    iterate loop                    the main job: replay, dvc repro, promote, commit; N times
+
+Each command runs from the repository's top folder and reads params.yaml once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from iterate import params as params_module
+from iterate.errors import IterateError
+from iterate.jsonfile import read_json
+from iterate.layout import COMMITTED, EVALUATION, GATE, QUARANTINE, RAW, ensure_production_folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except IterateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing half-written is left behind", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iterate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
+                        help="params file (default: params.yaml)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    land = sub.add_parser("land", help="land batch files (CSV, CSV.gz or Parquet)")
+    land.add_argument("files", nargs="+", type=Path)
+    land.set_defaults(func=cmd_land)
+
+    replay = sub.add_parser("replay", help="land batches cut from the embedded source")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--next", action="store_true", help="land the next batch")
+    which.add_argument("--through", metavar="YYYY-MM-DD", help="land every batch up to this date")
+    replay.set_defaults(func=cmd_replay)
+
+    gate = sub.add_parser("gate", help="show the gate's verdict (metrics/gate.json)")
+    gate.add_argument("--check", action="store_true", help="exit 1 when the verdict is reject")
+    gate.set_defaults(func=cmd_gate)
+
+    promote = sub.add_parser("promote", help="make the candidate the production model")
+    promote.add_argument("--force", action="store_true", help="promote despite the gate")
+    promote.add_argument("--reason", help="why (required with --force)")
+    promote.set_defaults(func=cmd_promote)
+
+    loop = sub.add_parser("loop", help="replay batches, dvc repro, promote and commit, N times")
+    loop.add_argument("--iterations", type=int, help="default: replay.iterations in params")
+    loop.set_defaults(func=cmd_loop)
+    return parser
+
+
+# ---------------------------------------------------------------- land and replay
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    from iterate import atomic, landing, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    ensure_production_folder()
+    with atomic.repo_lock(what="land"):
+        for path in args.files:
+            _check_input_path(path)
+            frame = landing.read_table(path)
+            info = landing.land(frame, p.contract, RAW, QUARANTINE,
+                                sha256=landing.file_sha256(path), source=str(path))
+            _say_landed(info)
+        vcs.dvc("add", "--quiet", str(RAW))
+    return 0
+
+
+def _check_input_path(path: Path) -> None:
+    if not path.exists():
+        raise IterateError(f"{path}: no such file")
+    if not path.is_file():
+        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file")
+
+
+def _say_landed(info) -> None:
+    quarantined = (f", {info.quarantined} bad rows -> {QUARANTINE / (info.id + '.csv')}"
+                   if info.quarantined else "")
+    print(f"landed {info.id}: {info.rows} rows ({info.start} .. {info.end}) -> "
+          f"{RAW / (info.id + '.parquet')}{quarantined}")
+
+
+def replay_batches(p, count: int | None = None, through: str | None = None) -> list:
+    """Land up to ``count`` source batches (or every one up to ``through``); return their infos."""
+    import pandas as pd
+
+    from iterate import landing, replay, store
+
+    ensure_production_folder()
+    source = Path(p.replay.source)
+    if not source.is_file():
+        raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "
+                           f"-- {source}` or point replay.source in params.yaml at your data")
+    landed = store.list_batches(RAW)
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+    todo = replay.pending(frame, p.contract.time_column, p.replay.batch_days,
+                          after=landed[-1].end if landed else None, through=through)
+    infos = []
+    for batch in todo[:count] if count is not None else todo:
+        info = landing.land(batch, p.contract, RAW, QUARANTINE,
+                            sha256=replay.content_sha256(batch),
+                            source=f"{source.name}")
+        _say_landed(info)
+        infos.append(info)
+    return infos
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from iterate import atomic, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="replay"):
+        infos = replay_batches(p, count=1 if args.next else None, through=args.through)
+        if not infos:
+            print(f"replay: every batch of {p.replay.source} has landed already")
+            return 0
+        vcs.dvc("add", "--quiet", str(RAW))
+    return 0
+
+
+# ---------------------------------------------------------------- gate and promote
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    verdict = read_json(GATE, "run `dvc repro` first")
+    print(f"gate: {verdict['verdict']}")
+    for reason in verdict["reasons"]:
+        print(f"  - {reason}")
+    return 1 if args.check and verdict["verdict"] == "reject" else 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from iterate import atomic, deploy, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="promote"):
+        entry = deploy.promote(p, force=args.force, reason=args.reason)
+    print(f"promoted {p.registry.name} v{entry['version']} ({entry['reason']})")
+    return 0
+
+
+# ---------------------------------------------------------------- the main job
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from iterate import atomic, deploy, store, summary, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    iterations = args.iterations if args.iterations is not None else p.replay.iterations
+    if iterations < 1:
+        raise IterateError("--iterations must be >= 1")
+    commit = p.replay.commit and vcs.in_git_repo()
+    rows = []
+    for _ in range(iterations):
+        with atomic.repo_lock(what="loop"):
+            first = not store.list_batches(RAW)
+            landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
+            if not landed:
+                print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
+                break
+            vcs.dvc("add", "--quiet", str(RAW))
+        vcs.dvc("repro")
+        verdict = read_json(GATE, "the gate stage did not write it")
+        evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
+        version = None
+        if verdict["promotable"]:
+            with atomic.repo_lock(what="promote"):
+                version = deploy.promote(p, force=False, reason=None)["version"]
+        number = len(store.list_batches(RAW))
+        rows.append(summary.iteration_row(landed[-1], number, evaluation, verdict, version))
+        if commit:
+            vcs.git_commit(summary.commit_message(rows[-1]), COMMITTED)
+    print()
+    print(summary.table(rows))
+    if not commit:
+        print("\n(not committed: replay.commit is false or this is not a git repository)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""The data contract: check a raw batch row by row, split it into good rows and bad rows.
+
+A batch-level problem (a missing column, no rows, too many bad rows) raises
+:class:`~iterate.errors.ContractError`; row-level problems put the row in ``bad`` with a
+``reason`` naming every broken column, and the rest of the batch lands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from iterate.errors import ContractError
+from iterate.params import Contract
+
+TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class Validation:
+    good: pd.DataFrame  # typed: time as UTC timestamps, numbers as float/int, categories as str
+    bad: pd.DataFrame  # the rows as they came, plus `source_row` (1-based) and `reason`
+
+
+def required_columns(contract: Contract) -> list[str]:
+    return [contract.time_column, *contract.columns, contract.label]
+
+
+def check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> pd.DataFrame:
+    """Return ``frame`` restricted to the contract's columns, or raise naming what is wrong."""
+    required = required_columns(contract)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ContractError(
+            f"{where}: missing column(s) {', '.join(map(repr, missing))} required by the "
+            f"contract (columns found: {', '.join(map(str, frame.columns)) or 'none'}); "
+            "rename them in the file or change contract.columns in params.yaml"
+        )
+    extra = [c for c in frame.columns if c not in required]
+    if extra and contract.extra_columns == "refuse":
+        raise ContractError(
+            f"{where}: column(s) {', '.join(map(repr, extra))} are not in the contract; remove "
+            "them, add them to contract.columns, or set contract.extra_columns: drop"
+        )
+    if frame.columns.duplicated().any():
+        dup = frame.columns[frame.columns.duplicated()][0]
+        raise ContractError(f"{where}: column {dup!r} appears twice; keep one")
+    return frame[required]
+
+
+def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> Validation:
+    """Check every row of ``frame`` against ``contract``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The batch as read: strings (from CSV) or typed columns (from Parquet).
+    contract : Contract
+        Columns, dtypes, ranges, label classes and the time column.
+    where : str
+        Names the batch in error messages (usually its path).
+    """
+    frame = check_columns(frame, contract, where)
+    if frame.empty:
+        raise ContractError(f"{where}: no data rows (only a header, or nothing); land a file "
+                            "with at least one row")
+    n = len(frame)
+    reasons = np.full(n, "", dtype=object)
+    typed: dict[str, pd.Series] = {}
+
+    def flag(mask, text) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            texts = text if isinstance(text, np.ndarray) else np.full(n, text, dtype=object)
+            reasons[mask] = reasons[mask] + np.where(reasons[mask] == "", "", "; ") + texts[mask]
+
+    time_raw = frame[contract.time_column]
+    typed[contract.time_column], bad_time = _parse_time(time_raw)
+    flag(bad_time, f"{contract.time_column}: not an ISO 8601 timestamp with a time zone")
+
+    for name, col in contract.columns.items():
+        raw = frame[name]
+        missing = _is_missing(raw)
+        if col.dtype == "category":
+            values = raw.astype("string").str.strip()
+            typed[name] = values.where(~missing, None).astype("str")
+            if col.values is not None:
+                outside = ~missing & ~values.isin(col.values).to_numpy(dtype=bool)
+                flag(outside, name + ": not one of the allowed values")
+        else:
+            numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
+            garbled = ~missing & numbers.isna().to_numpy()
+            if garbled.any():
+                texts = np.full(n, "", dtype=object)
+                texts[garbled] = [f"{name}: not a number {v!r}" for v in raw[garbled]]
+                flag(garbled, texts)
+            values = numbers.to_numpy()
+            if col.dtype == "int":
+                fractional = np.isfinite(values) & (values != np.round(values))
+                flag(fractional, f"{name}: not a whole number")
+            flag(np.isinf(values), f"{name}: infinite")
+            if col.min is not None:
+                flag(values < col.min, f"{name}: below the minimum {col.min:g}")
+            if col.max is not None:
+                flag(values > col.max, f"{name}: above the maximum {col.max:g}")
+            typed[name] = numbers
+        if not col.nullable:
+            flag(missing, f"{name}: missing (not nullable)")
+
+    label = pd.to_numeric(frame[contract.label], errors="coerce")
+    flag(_is_missing(frame[contract.label]), f"{contract.label}: missing label")
+    outside = label.notna().to_numpy() & ~label.isin(contract.classes).to_numpy()
+    flag(outside | (~_is_missing(frame[contract.label]) & label.isna().to_numpy()),
+         f"{contract.label}: not one of the classes {contract.classes}")
+    typed[contract.label] = label
+
+    ok = reasons == ""
+    good = pd.DataFrame({k: v.to_numpy()[ok] for k, v in typed.items()})
+    for name in contract.of_dtype("int"):
+        if not contract.columns[name].nullable:
+            good[name] = good[name].astype("int64")
+    good[contract.label] = good[contract.label].astype("int64")
+    good = good.sort_values(contract.time_column, kind="stable").reset_index(drop=True)
+
+    bad = frame.loc[~ok].copy()
+    bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
+    bad["reason"] = reasons[~ok]
+    _refuse_if_mostly_bad(where, contract, n, bad)
+    return Validation(good=good, bad=bad.reset_index(drop=True))
+
+
+def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFrame) -> None:
+    share = len(bad) / n
+    if share > contract.max_bad_share:
+        first = bad.iloc[0]
+        raise ContractError(
+            f"{where}: {len(bad)} of {n} rows break the contract ({share:.0%} > max_bad_share "
+            f"{contract.max_bad_share:.0%}); first, row {first['source_row']}: "
+            f"{first['reason']}. Fix the file, or the contract in params.yaml"
+        )
+    if n - len(bad) < contract.min_rows:
+        raise ContractError(
+            f"{where}: only {n - len(bad)} good rows, fewer than contract.min_rows "
+            f"({contract.min_rows}); land a larger batch or lower min_rows"
+        )
+
+
+def _is_missing(raw: pd.Series) -> np.ndarray:
+    missing = raw.isna().to_numpy().copy()
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        missing |= raw.astype("string").str.strip().fillna("").eq("").to_numpy(dtype=bool)
+    return missing
+
+
+def _parse_time(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse timestamps to UTC; a value without a time zone is bad (its instant is unknown)."""
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        parsed = raw.dt.tz_convert("UTC")
+        return parsed, parsed.isna().to_numpy()
+    if pd.api.types.is_datetime64_dtype(raw):
+        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]"), np.ones(
+            len(raw), dtype=bool)
+    text = raw.astype("string").str.strip()
+    has_zone = text.str.contains(TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
+    parsed = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True, errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]"), parsed.isna().to_numpy()

@@ -1,0 +1,102 @@
+"""The gate: turn the paired comparison into a verdict with its reasons.
+
+Every rule is judged on the pessimistic end of the 95% CI of the candidate's improvement
+(``Δ`` for metrics where higher is better, ``-Δ`` for losses):
+
+- non-inferiority: the improvement's CI low end must be ``>= -margin`` (a regression of at most
+  ``margin`` is tolerated, and only when the data shows it is no worse than that);
+- required improvement (optional): the CI low end must be ``>= min_improvement``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from iterate.evaluate import HIGHER_IS_BETTER
+from iterate.params import Gate
+
+PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION = "promote", "reject", "no_baseline", "is_production"
+PROMOTABLE = (PROMOTE, NO_BASELINE)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str  # "non_inferiority" | "min_improvement"
+    metric: str
+    scope: str  # "overall" or "<slice column>=<value>"
+    improvement: float | None
+    improvement_ci: list[float] | None
+    threshold: float
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    promotable: bool
+    reasons: list[str]
+    rules: list[RuleResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "promotable": self.promotable,
+                "passed": int(self.promotable), "reasons": self.reasons,
+                "rules": [asdict(r) for r in self.rules]}
+
+
+def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate) -> Verdict:
+    """Judge ``evaluation`` (overall metrics) and ``slices`` (per-slice metrics) by ``gate``.
+
+    Both come from the evaluate stage: ``metrics`` maps a metric name to ``delta`` and
+    ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping (or None when the
+    slice has too few rows).
+    """
+    models = evaluation["models"]
+    if models.get("production") is None:
+        return Verdict(NO_BASELINE, True, ["no baseline yet: there is no production model, so "
+                                           "the first candidate is promoted without comparison"])
+    if models["candidate"] == models["production"]:
+        return Verdict(IS_PRODUCTION, False, ["the candidate is the production model "
+                                              "(same bytes): nothing to promote"])
+    results = []
+    for metric, rule in gate.rules.items():
+        stats = evaluation["metrics"][metric]
+        results.append(_judge("non_inferiority", metric, "overall", stats, -rule.margin))
+        if rule.min_improvement is not None:
+            results.append(_judge("min_improvement", metric, "overall", stats,
+                                  rule.min_improvement))
+    if gate.slices is not None:
+        column = slices.get("column")
+        for value, metrics in (slices.get("values") or {}).items():
+            if metrics is None:
+                continue  # too few rows to judge; reported as such in metrics/slices.json
+            results.append(_judge("non_inferiority", gate.slices.metric, f"{column}={value}",
+                                  metrics[gate.slices.metric], -gate.slices.margin))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        return Verdict(REJECT, False, [r.reason for r in failed], results)
+    return Verdict(PROMOTE, True, [f"all {len(results)} rules pass"], results)
+
+
+def _judge(rule: str, metric: str, scope: str, stats: dict[str, Any],
+           threshold: float) -> RuleResult:
+    delta, ci = stats.get("delta"), [stats.get("delta_low"), stats.get("delta_high")]
+    name = f"{metric} ({scope})"
+    if delta is None or None in ci:
+        return RuleResult(rule, metric, scope, None, None, threshold, False,
+                          f"{name}: cannot be computed on this holdout (one class only?)")
+    sign = 1 if HIGHER_IS_BETTER[metric] else -1
+    improvement = sign * delta
+    low, high = sorted((sign * ci[0], sign * ci[1]))
+    passed = low >= threshold - 1e-12
+    if rule == "non_inferiority":
+        verb = "within" if passed else "beyond"
+        reason = (f"{name}: improvement {improvement:+.4f}, CI [{low:+.4f}, {high:+.4f}]; "
+                  f"worst case {verb} the tolerated regression {-threshold:.4f}")
+    else:
+        verb = "reaches" if passed else "does not reach"
+        reason = (f"{name}: improvement {improvement:+.4f}, CI [{low:+.4f}, {high:+.4f}]; "
+                  f"worst case {verb} the required {threshold:+.4f}")
+    return RuleResult(rule, metric, scope, round(improvement, 6), [round(low, 6), round(high, 6)],
+                      threshold, passed, reason)

@@ -1,0 +1,108 @@
+"""Land a batch: read it, check it against the contract, write its good rows to
+``data/raw/<id>.parquet`` and its bad rows to ``data/quarantine/<id>.csv`` with a reason each.
+
+Nothing is written unless the whole batch is accepted, and the input file is only read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from iterate import atomic
+from iterate.batches import BatchInfo, batch_id, iso, overlapping
+from iterate.contract import validate
+from iterate.errors import ContractError
+from iterate.params import Contract
+from iterate.store import META_KEY, batch_path, list_batches
+
+READABLE = (".csv", ".csv.gz", ".parquet", ".pq")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path):
+    """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file."""
+    name = path.name.lower()
+    if not name.endswith(READABLE):
+        raise ContractError(f"{path}: unknown file type; land a .csv, .csv.gz or .parquet file")
+    try:
+        if name.endswith((".parquet", ".pq")):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                           encoding="utf-8", encoding_errors="strict", on_bad_lines="error",
+                           engine="c")
+    except pd.errors.EmptyDataError:
+        raise ContractError(f"{path}: the file is empty; land a file with a header and rows")\
+            from None
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8")\
+            from None
+    except (pd.errors.ParserError, ValueError, OSError, EOFError, gzip.BadGzipFile,
+            zlib.error, pa.ArrowException) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractError(f"{path}: cannot be read as {_kind(name)} ({detail}); check the "
+                            "file is complete and in that format") from None
+
+
+def _kind(name: str) -> str:
+    return "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
+
+
+def land(frame, contract: Contract, raw_dir: str | Path, quarantine_dir: str | Path, *,
+         sha256: str, source: str) -> BatchInfo:
+    """Validate ``frame`` and write its good and bad rows; refuse duplicates and overlaps.
+
+    Nothing is written unless the whole batch is accepted.
+    """
+    raw_dir, quarantine_dir = Path(raw_dir), Path(quarantine_dir)
+    landed = list_batches(raw_dir)
+    for batch in landed:
+        if batch.sha256 == sha256:
+            raise ContractError(f"{source}: already landed as batch {batch.id} (same content); "
+                                "nothing to do")
+    result = validate(frame, contract, where=source)
+    times = result.good[contract.time_column]
+    start, end = times.min().to_pydatetime(), times.max().to_pydatetime()
+    clash = overlapping(iso(start), iso(end), landed)
+    if clash is not None:
+        raise ContractError(
+            f"{source}: covers {iso(start)} .. {iso(end)}, which overlaps landed batch "
+            f"{clash.id} ({clash.start} .. {clash.end}); land only rows newer than "
+            f"{landed[-1].end}"
+        )
+    info = BatchInfo(
+        id=batch_id(start, end), start=iso(start), end=iso(end), rows=len(result.good),
+        quarantined=len(result.bad), sha256=sha256, source=Path(source).name,
+        landed_at=iso(datetime.now(UTC)),
+    )
+    if len(result.bad):
+        quarantine = result.bad.map(_defuse_formula)
+        atomic.write_with(quarantine_dir / f"{info.id}.csv",
+                          lambda tmp: quarantine.to_csv(tmp, index=False))
+    table = pa.Table.from_pandas(result.good, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           META_KEY: info.to_json().encode()})
+    atomic.write_with(batch_path(raw_dir, info), lambda tmp: pq.write_table(table, tmp))
+    return info
+
+
+def _defuse_formula(value):
+    """Quote a cell a spreadsheet would run as a formula (CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value

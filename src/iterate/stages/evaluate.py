@@ -1,0 +1,86 @@
+"""evaluate: score the candidate AND the production model on the same holdout, overall and per
+slice, with the paired CI of each difference; write metrics, DVC plot data and a PNG."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from iterate import atomic, evaluate, models, params, plots
+from iterate.stages import run
+
+PARAMS = ("evaluate",)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="evaluate", description=__doc__)
+    parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet")
+    parser.add_argument("candidate", type=Path, help="the candidate bundle")
+    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
+    parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
+    parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
+    parser.add_argument("plots", type=Path, help="output: folder of plot data and PNG")
+    args = parser.parse_args(argv)
+    p = params.load(sections=PARAMS).evaluate
+
+    holdout = pd.read_parquet(args.holdout)
+    candidate = models.load(args.candidate)
+    production = models.load(args.production) if models.exists(args.production) else None
+    label = candidate.meta["label"]
+    y = holdout[label].to_numpy()
+    probas = {"candidate": candidate.predict_proba(holdout)}
+    if production is not None:
+        probas["production"] = production.predict_proba(holdout)
+    threshold = candidate.meta["threshold"]
+    options = {"confidence": p.confidence, "resamples": p.resamples, "seed": p.seed}
+
+    overall = evaluate.compare(y, probas["candidate"], probas.get("production"), threshold,
+                               **options)
+    holdout_batch = holdout["batch_id"].iloc[0]
+    write_json(args.metrics, {
+        "holdout": {"batch": holdout_batch, "rows": len(holdout),
+                    "positive_rate": round(float(y.mean()), 6)},
+        "models": {"candidate": candidate.meta["sha256"],
+                   "production": production.meta["sha256"] if production else None},
+        "metrics": evaluate.to_dict(overall),
+    })
+    by_slice = None
+    if p.slice_column:
+        by_slice = evaluate.compare_slices(
+            y, probas["candidate"], probas.get("production"),
+            holdout[p.slice_column].astype(str).to_numpy(), threshold,
+            min_rows=p.min_slice_rows, **options)
+    write_json(args.slices, {"column": p.slice_column, "min_rows": p.min_slice_rows,
+                             "values": evaluate.to_dict(by_slice) if by_slice else {}})
+    write_plots(args.plots, y, probas, threshold, f"holdout {holdout_batch} ({len(y)} rows)")
+    auc = overall["roc_auc"]
+    print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
+          f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic.write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:
+    for name, proba in probas.items():
+        write_json(folder / "roc" / f"{name}.json", {"roc": plots.roc_points(y, proba)})
+        write_json(folder / "precision_recall" / f"{name}.json",
+                   {"precision_recall": plots.precision_recall_points(y, proba)})
+        rows = pd.DataFrame(plots.confusion_rows(y, proba >= threshold))
+        atomic.write_with(folder / "confusion" / f"{name}.csv",
+                          lambda tmp, rows=rows: rows.to_csv(tmp, index=False))
+    figure = plots.evaluation_figure(y, probas, threshold, f"Candidate vs production on {title}")
+    atomic.write_with(folder / "evaluation.png",
+                      lambda tmp: figure.savefig(tmp, format="png", dpi=80))
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,55 @@
+"""What one iteration of the loop did, as a table row, a commit message and a printed table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iterate.batches import BatchInfo
+
+SHOWN = (("f1", "F1"), ("roc_auc", "ROC AUC"))
+
+
+def iteration_row(batch: BatchInfo, number: int, evaluation: dict[str, Any],
+                  verdict: dict[str, Any], version: str | None) -> dict[str, Any]:
+    return {"number": number, "batch": batch.id, "rows": evaluation["holdout"]["rows"],
+            "metrics": {m: evaluation["metrics"][m] for m, _ in SHOWN},
+            "verdict": verdict["verdict"], "version": version}
+
+
+def commit_message(row: dict[str, Any]) -> str:
+    outcome = f"promoted v{row['version']}" if row["version"] else row["verdict"]
+    return f"iterate: batch {row['number']} ({row['batch']}): {outcome}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Candidate vs production on each iteration's holdout, with Δ and its CI."""
+    header = ["#", "holdout batch", "rows"]
+    for _, title in SHOWN:
+        header += [f"{title} cand", f"{title} prod", f"{title} Δ [95% CI]"]
+    header += ["verdict"]
+    body = []
+    for row in rows:
+        cells = [str(row["number"]), row["batch"], str(row["rows"])]
+        for metric, _ in SHOWN:
+            m = row["metrics"][metric]
+            cells += [_num(m["candidate"]), _num(m["production"]), _delta(m)]
+        verdict = row["verdict"].replace("_", " ")
+        cells.append(f"{verdict} -> v{row['version']}" if row["version"] else verdict)
+        body.append(cells)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _delta(m: dict[str, Any]) -> str:
+    if m.get("delta") is None:
+        return "—"
+    low, high = m.get("delta_low"), m.get("delta_high")
+    ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
+    return f"{m['delta']:+.3f}{ci}"
