@@ -1,0 +1,84 @@
+"""Shared helpers for the params, contract, landing, batches and gate tests.
+
+Small frames cut from the embedded source (read once, as text, the way `iterate land` reads a
+CSV), the parsed params.yaml, and a digest of a folder tree to prove nothing changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from iterate import params
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILE = ROOT / "params.yaml"
+DVC_FILE = ROOT / "dvc.yaml"
+SOURCE = ROOT / "data/source/flights_weather_2013.csv.gz"
+SOURCE_ROWS = 12_500  # 2013-01-01 .. 2013-01-15: two whole UTC weeks and a bit
+
+TIME = "time_hour"
+LABEL = "late"
+
+
+@functools.cache
+def _source_head() -> pd.DataFrame:
+    return pd.read_csv(SOURCE, dtype=str, keep_default_na=False, na_values=[""],
+                       nrows=SOURCE_ROWS)
+
+
+def source_rows(n: int = 200) -> pd.DataFrame:
+    """The first ``n`` rows of the source, as text (a fresh copy each call)."""
+    return _source_head().head(n).copy().reset_index(drop=True)
+
+
+def week(number: int, step: int = 20, offset: int = 0) -> pd.DataFrame:
+    """Every ``step``-th row (from ``offset``) of UTC week ``number`` (1: Jan 1-7, 2: Jan 8-14)."""
+    frame = _source_head()
+    day = frame[TIME].str.slice(8, 10).astype(int)
+    first = 1 + 7 * (number - 1)
+    rows = frame[(day >= first) & (day < first + 7)]
+    return rows.iloc[offset::step].copy().reset_index(drop=True)
+
+
+@functools.cache
+def _raw_params() -> dict[str, Any]:
+    return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
+
+
+def raw_params() -> dict[str, Any]:
+    """params.yaml as parsed YAML, a deep copy the caller may mutate."""
+    return copy.deepcopy(_raw_params())
+
+
+def shipped_params() -> params.Params:
+    return params.parse(raw_params())
+
+
+def contract(**changes: Any) -> params.Contract:
+    """The shipped contract, with ``changes`` applied (dataclasses.replace)."""
+    return dataclasses.replace(shipped_params().contract, **changes)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tree_digest(root: Path, *folders: str) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root/<folder>`` for each folder."""
+    digest = {}
+    for folder in folders:
+        base = Path(root) / folder
+        if not base.exists():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                digest[str(path.relative_to(root))] = sha256(path)
+    return digest

@@ -1,0 +1,75 @@
+"""End to end: the loop in a temporary repository with real DVC and real git commits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+
+def read(repo, path):
+    return json.loads((repo.path / path).read_text())
+
+
+def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(template_repo):
+    repo = template_repo
+    repo.set_params(**{"replay.warmup_batches": 2})
+    repo.git("commit", "-qam", "two warm-up batches")
+    verdicts, versions = [], []
+    for iteration in range(3):
+        repo.iterate("replay", "--through", "2013-01-08") if iteration == 0 else \
+            repo.iterate("replay", "--next")
+        repo.dvc("repro")
+        assert json.loads(repo.dvc("status", "--json").stdout) == {}, "dvc status after repro"
+        again = repo.dvc("repro")
+        assert "Running stage" not in again.stdout, "a repro with nothing new must run no stage"
+
+        gate = read(repo, "metrics/gate.json")
+        verdicts.append(gate["verdict"])
+        if gate["promotable"]:
+            out = repo.iterate("promote").stdout
+            versions.append(out.split(" v")[1].split()[0])
+        else:
+            assert repo.iterate("promote", check=False).returncode != 0
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", f"iteration {iteration}")
+
+        if iteration > 0:
+            diff = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
+            changed = diff["metrics/evaluation.json"]
+            assert any(k.startswith("metrics.") and k.endswith(".candidate") and v.get("diff")
+                       for k, v in changed.items()), f"candidate metrics did not change: {changed}"
+
+    assert verdicts[0] == "no_baseline"
+    registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())
+    assert [e["version"] for e in registry["versions"]] == versions
+    assert len(versions) == sum(v in ("promote", "no_baseline") for v in verdicts)
+    assert versions[0] == "1.0.0"
+    production = json.loads((repo.path / "models/production/model.json").read_text())
+    assert production["sha256"] == registry["versions"][-1]["model_sha256"]
+
+    # After a promotion the pipeline re-scores: the candidate is now production itself.
+    if verdicts[-1] in ("promote", "no_baseline"):
+        repo.dvc("repro")
+        assert read(repo, "metrics/gate.json")["verdict"] == "is_production"
+        assert repo.iterate("gate", "--check").returncode == 0
+    params_diff = json.loads(repo.dvc("params", "diff", "HEAD~3", "--json").stdout)
+    assert params_diff == {}, "the params did not change between iterations"
+
+
+def test_loop_lands_trains_promotes_commits_and_prints_the_table(template_repo):
+    repo = template_repo
+    first = repo.iterate("loop", "--iterations", "2").stdout
+    assert "no baseline" in first
+    header = next(line for line in first.splitlines() if line.startswith("#"))
+    assert "F1 Δ [95% CI]" in header and "ROC AUC Δ [95% CI]" in header
+    log = repo.git("log", "--format=%s").stdout.splitlines()
+    assert len(log) == 3 and log[0].startswith("iterate: batch 5 (2013-01-29_2013-02-04)")
+    assert repo.git("status", "--porcelain").stdout.strip() == ""
+
+    second = repo.iterate("loop", "--iterations", "1").stdout  # continues with the next batch
+    assert "2013-02-05_2013-02-11" in second
+    assert json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
