@@ -11,6 +11,7 @@ from helpers import LABEL, TIME, contract, source_rows
 
 from iterate.contract import required_columns, validate
 from iterate.errors import ContractError
+from iterate.params import Column
 
 ROWS = 100
 ROW = 4  # the 0-based row the violation tests break: source row 5
@@ -171,9 +172,8 @@ def test_source_rows_of_several_bad_rows_are_their_1_based_positions(sample, shi
 
 
 def test_category_outside_its_allowed_values_is_bad_naming_the_column(sample):
-    strict = contract()
-    columns = dict(strict.columns)
-    columns["origin"] = type(columns["origin"])(dtype="category", values=["EWR", "LGA", "JFK"])
+    columns = {**contract().columns,
+               "origin": Column(dtype="category", values=["EWR", "LGA", "JFK"])}
     strict = contract(columns=columns)
     sample.loc[ROW, "origin"] = "BOS"
 

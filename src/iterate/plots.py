@@ -43,6 +43,7 @@ def evaluation_figure(y_true: np.ndarray, probas: dict[str, np.ndarray], thresho
                       title: str) -> Any:
     """ROC, precision-recall and confusion matrices of each model on the same holdout."""
     from matplotlib.figure import Figure
+    from sklearn.metrics import roc_auc_score
 
     fig = Figure(figsize=(11, 8.5), layout="constrained")
     fig.suptitle(title)
@@ -50,8 +51,9 @@ def evaluation_figure(y_true: np.ndarray, probas: dict[str, np.ndarray], thresho
     roc_ax, pr_ax = axes[0]
     for name, proba in probas.items():
         roc = roc_points(y_true, proba)
+        auc = f" (AUC {roc_auc_score(y_true, proba):.3f})" if len(np.unique(y_true)) > 1 else ""
         roc_ax.plot([r["fpr"] for r in roc], [r["tpr"] for r in roc], color=COLORS[name],
-                    label=name)
+                    label=name + auc)
         pr = precision_recall_points(y_true, proba)
         pr_ax.plot([r["recall"] for r in pr], [r["precision"] for r in pr], color=COLORS[name],
                    label=name)
@@ -80,4 +82,5 @@ def _confusion(ax, y_true: np.ndarray, predicted: np.ndarray, title: str) -> Non
             share = counts[a, p] / max(counts.sum(), 1)
             ax.text(p, a, f"{counts[a, p]}\n({share:.0%})", ha="center", va="center",
                     color="white" if counts[a, p] > counts.max() / 2 else "black")
-    ax.set(title=title, xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="actual")
+    ax.set(title=title, xticks=[0, 1], yticks=[0, 1], xlabel="predicted label",
+           ylabel="actual label")
