@@ -226,19 +226,12 @@ def test_pending_through_a_date_includes_a_batch_starting_on_that_day(history):
     assert len(frames) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "replay.py pending: the `through` cut-off uses `>` against through + 1 day, so a batch "
-    "whose first row is at midnight of the following day is still included"))
 def test_pending_through_a_date_leaves_a_batch_starting_at_the_next_midnight(history):
     frames = replay.pending(history, "time_hour", 7, after=None, through="2013-01-07")
 
     assert _ranges(frames) == [("2013-01-01T10:00:00Z", "2013-01-07T23:00:00Z")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "replay.py batch_numbers: a row whose time cannot be parsed becomes NaT and "
-    "`.astype('int64')` raises IntCastingNaNError instead of passing the row on to the "
-    "contract (which would quarantine it)"))
 def test_pending_passes_a_row_with_an_unparseable_time_on_to_the_contract(history):
     source = history.copy()
     source.loc[5, "time_hour"] = "not a time"

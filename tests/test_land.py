@@ -156,10 +156,6 @@ def test_batch_refused_for_too_many_bad_rows_writes_nothing(dirs):
     assert tree_digest(dirs.root, "data") == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "batches.batch_id names a batch by its first and last dates only; two batches that do not "
-    "overlap but fall on the same day(s) get the same id, and landing.land writes the second "
-    "over the first's data/raw/<id>.parquet"))
 def test_two_non_overlapping_batches_on_the_same_day_both_stay_landed(dirs):
     day = week(1, step=1)
     day = day[day[TIME].str.startswith("2013-01-01")].reset_index(drop=True)
@@ -173,10 +169,6 @@ def test_two_non_overlapping_batches_on_the_same_day_both_stay_landed(dirs):
     assert sum(b.rows for b in landed) == len(morning) + len(evening)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "landing.land: with contract.min_rows 0 and max_bad_share 1 (both allowed by params) a "
-    "batch whose every row is bad passes validate, then `times.min().to_pydatetime()` on an "
-    "empty column raises AttributeError (a traceback, not a one-line ContractError)"))
 def test_batch_without_a_single_good_row_is_refused_with_a_contract_error(dirs):
     frame = week(1).head(20)
     frame[LABEL] = "maybe"
@@ -477,10 +469,6 @@ def test_refused_input_through_the_command_prints_one_error_line_and_changes_not
     assert tree_digest(landed.refused.root, *TREES) == landed.refused.before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli.py cmd_land lands the files one by one and runs `dvc add data/raw` only after the "
-    "last: when a later file is refused, the earlier ones stay in data/raw while data/raw.dvc "
-    "does not record them"))
 def test_refused_second_file_leaves_data_unchanged(repo):
     good = _write_csv(shifted(week(1), 14), "week3.csv")
     before = tree_digest(repo, *TREES)

@@ -180,9 +180,6 @@ def test_unknown_gate_rule_metric_is_refused_naming_it_and_the_known_metrics():
     assert "roc_auc" in str(error) and "log_loss" in str(error)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "params.py _check_combinations reports an unknown gate.slices.metric under the key "
-    "'gate.rules.<metric>', a key that does not exist in the file"))
 def test_unknown_slice_guard_metric_is_refused_naming_gate_slices_metric():
     error = _refusal(_set(raw_params(), "gate.slices.metric", "auc"))
 

@@ -32,9 +32,11 @@ class BatchInfo:
         return cls(**json.loads(text))
 
 
-def batch_id(start: datetime, end: datetime) -> str:
-    """Batches are named by the dates they cover, so names sort in time order."""
-    return f"{start:%Y-%m-%d}_{end:%Y-%m-%d}"
+def batch_id(start: datetime, end: datetime, precise: bool = False) -> str:
+    """Batches are named by the dates they cover (or, when ``precise``, the times), so names
+    sort in time order and two batches of the same days still get different names."""
+    fmt = "%Y-%m-%dT%H%M%SZ" if precise else "%Y-%m-%d"
+    return f"{start.astimezone(UTC).strftime(fmt)}_{end.astimezone(UTC).strftime(fmt)}"
 
 
 def iso(ts: datetime) -> str:
@@ -63,7 +65,8 @@ def split(batches: list[BatchInfo], window: int | str) -> Split:
     """Holdout = the newest batch; train = the ``window`` batches before it (or all of them)."""
     ordered = in_order(batches)
     if len(ordered) < 2:
-        raise ValueError(f"need at least 2 landed batches (training + holdout), have {len(ordered)}")
+        raise ValueError(f"need at least 2 landed batches (training + holdout), have "
+                         f"{len(ordered)}")
     earlier = ordered[:-1]
     train = earlier if window == "all" else earlier[-int(window):]
     return Split(train=train, holdout=ordered[-1])

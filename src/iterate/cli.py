@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from iterate import atomic, landing, vcs
+    from iterate import atomic, landing, store, vcs
 
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
@@ -79,10 +79,15 @@ def cmd_land(args: argparse.Namespace) -> int:
     with atomic.repo_lock(what="land"):
         for path in args.files:
             _check_input_path(path)
-            frame = landing.read_table(path)
-            info = landing.land(frame, p.contract, RAW, QUARANTINE,
-                                sha256=landing.file_sha256(path), source=str(path))
-            _say_landed(info)
+        landed = store.list_batches(RAW)
+        checked = []  # every file is checked before any is written: all land, or none
+        for path in args.files:
+            batch = landing.check(landing.read_table(path), p.contract,
+                                  landed + [c.info for c in checked],
+                                  sha256=landing.file_sha256(path), source=str(path), raw_dir=RAW)
+            checked.append(batch)
+        for batch in checked:
+            _say_landed(landing.write(batch, RAW, QUARANTINE))
         vcs.dvc("add", "--quiet", str(RAW))
     return 0
 

@@ -140,7 +140,7 @@ def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFr
             f"{contract.max_bad_share:.0%}); first, row {first['source_row']}: "
             f"{first['reason']}. Fix the file, or the contract in params.yaml"
         )
-    if n - len(bad) < contract.min_rows:
+    if n - len(bad) < max(contract.min_rows, 1):
         raise ContractError(
             f"{where}: only {n - len(bad)} good rows, fewer than contract.min_rows "
             f"({contract.min_rows}); land a larger batch or lower min_rows"

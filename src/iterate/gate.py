@@ -49,7 +49,8 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate) -> Ve
     """Judge ``evaluation`` (overall metrics) and ``slices`` (per-slice metrics) by ``gate``.
 
     Both come from the evaluate stage: ``metrics`` maps a metric name to ``delta`` and
-    ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping (or None when the
+    ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping
+    (or None when the
     slice has too few rows).
     """
     models = evaluation["models"]

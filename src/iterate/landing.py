@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,14 +64,18 @@ def _kind(name: str) -> str:
     return "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
 
 
-def land(frame, contract: Contract, raw_dir: str | Path, quarantine_dir: str | Path, *,
-         sha256: str, source: str) -> BatchInfo:
-    """Validate ``frame`` and write its good and bad rows; refuse duplicates and overlaps.
+@dataclass(frozen=True)
+class Checked:
+    """A batch that passed every check and is ready to be written."""
 
-    Nothing is written unless the whole batch is accepted.
-    """
-    raw_dir, quarantine_dir = Path(raw_dir), Path(quarantine_dir)
-    landed = list_batches(raw_dir)
+    info: BatchInfo
+    good: pd.DataFrame
+    bad: pd.DataFrame
+
+
+def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, sha256: str,
+          source: str, raw_dir: str | Path) -> Checked:
+    """Validate ``frame``; refuse it if its content or time range was landed already."""
     for batch in landed:
         if batch.sha256 == sha256:
             raise ContractError(f"{source}: already landed as batch {batch.id} (same content); "
@@ -83,26 +88,54 @@ def land(frame, contract: Contract, raw_dir: str | Path, quarantine_dir: str | P
         raise ContractError(
             f"{source}: covers {iso(start)} .. {iso(end)}, which overlaps landed batch "
             f"{clash.id} ({clash.start} .. {clash.end}); land only rows newer than "
-            f"{landed[-1].end}"
+            f"{max(b.end for b in landed)}"
         )
+    name = batch_id(start, end)
+    if batch_path(raw_dir, name).exists() or any(b.id == name for b in landed):
+        name = batch_id(start, end, precise=True)  # a second batch within the same days
     info = BatchInfo(
-        id=batch_id(start, end), start=iso(start), end=iso(end), rows=len(result.good),
+        id=name, start=iso(start), end=iso(end), rows=len(result.good),
         quarantined=len(result.bad), sha256=sha256, source=Path(source).name,
         landed_at=iso(datetime.now(UTC)),
     )
-    if len(result.bad):
-        quarantine = result.bad.map(_defuse_formula)
-        atomic.write_with(quarantine_dir / f"{info.id}.csv",
+    return Checked(info, result.good, result.bad)
+
+
+def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> BatchInfo:
+    """Write the quarantined rows, then the good rows (the batch counts as landed once its
+    Parquet file is in place)."""
+    if len(batch.bad):
+        quarantine = batch.bad.map(_defuse_formula)
+        atomic.write_with(Path(quarantine_dir) / f"{batch.info.id}.csv",
                           lambda tmp: quarantine.to_csv(tmp, index=False))
-    table = pa.Table.from_pandas(result.good, preserve_index=False)
+    table = pa.Table.from_pandas(batch.good, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           META_KEY: info.to_json().encode()})
-    atomic.write_with(batch_path(raw_dir, info), lambda tmp: pq.write_table(table, tmp))
-    return info
+                                           META_KEY: batch.info.to_json().encode()})
+    atomic.write_with(batch_path(raw_dir, batch.info.id), lambda tmp: pq.write_table(table, tmp))
+    return batch.info
+
+
+def land(frame: pd.DataFrame, contract: Contract, raw_dir: str | Path,
+         quarantine_dir: str | Path, *, sha256: str, source: str) -> BatchInfo:
+    """Check ``frame`` against the contract and the landed batches, then write it.
+
+    Nothing is written unless the whole batch is accepted.
+    """
+    checked = check(frame, contract, list_batches(raw_dir), sha256=sha256, source=source,
+                    raw_dir=raw_dir)
+    return write(checked, raw_dir, quarantine_dir)
 
 
 def _defuse_formula(value):
     """Quote a cell a spreadsheet would run as a formula (CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _is_number(value):
         return "'" + value
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -114,7 +114,8 @@ def save(bundle: Bundle, folder: str | Path) -> None:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    atomic.write_with(folder / MODEL_FILE, lambda tmp: _dump_reproducibly(sio, bundle.pipeline, tmp))
+    atomic.write_with(folder / MODEL_FILE,
+                      lambda tmp: _dump_reproducibly(sio, bundle.pipeline, tmp))
     meta = {**bundle.meta, "sha256": file_sha256(folder / MODEL_FILE)}
     atomic.write_text(folder / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     bundle.meta = meta
@@ -172,8 +173,8 @@ def load(folder: str | Path, expected_sha256: str | None = None) -> Bundle:
                 "`iterate rollback`")
     untrusted = [t for t in sio.get_untrusted_types(file=path) if not _is_trusted(t)]
     if untrusted:
-        raise IterateError(f"{path}: holds types outside scikit-learn/numpy ({', '.join(untrusted)})"
-                           "; refusing to load it")
+        raise IterateError(f"{path}: holds types outside scikit-learn/numpy "
+                           f"({', '.join(untrusted)}); refusing to load it")
     pipeline = sio.load(path, trusted=sio.get_untrusted_types(file=path))
     return Bundle(pipeline=pipeline, meta=meta)
 

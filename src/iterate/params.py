@@ -212,9 +212,18 @@ def _check_combinations(p: Params) -> None:
                           "contract column")
     from iterate.evaluate import METRICS  # light module: numpy only
 
-    for metric in [*p.gate.rules, *([p.gate.slices.metric] if p.gate.slices else [])]:
+    named = {f"gate.rules.{m}": m for m in p.gate.rules}
+    if p.gate.slices is not None:
+        named["gate.slices.metric"] = p.gate.slices.metric
+    for key, metric in named.items():
         if metric not in METRICS:
-            raise ParamsError(f"gate.rules.{metric}", f"unknown metric; one of {', '.join(METRICS)}")
+            raise ParamsError(key, f"unknown metric {metric!r}; one of {', '.join(METRICS)}")
+    if not p.gate.rules:
+        raise ParamsError("gate.rules", "needs at least one rule, e.g. roc_auc: {margin: 0.01}")
+    if p.contract.min_rows < 1:
+        raise ParamsError("contract.min_rows", "must be >= 1")
+    if p.evaluate.resamples < 100:
+        raise ParamsError("evaluate.resamples", "must be >= 100 for a stable interval")
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")

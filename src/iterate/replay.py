@@ -8,9 +8,14 @@ import pandas as pd
 
 
 def batch_numbers(times: pd.Series, days: int) -> pd.Series:
-    """Batch number of each timestamp: whole ``days``-long periods since the first midnight."""
+    """Batch number of each timestamp: whole ``days``-long periods since the first midnight.
+
+    A row whose time cannot be parsed goes with the row before it (the first rows: with the
+    row after), so the contract, not the cutting, decides what to do with it.
+    """
     origin = times.min().floor("D")
-    return ((times - origin) // pd.Timedelta(days=days)).astype("int64")
+    numbers = (times - origin) // pd.Timedelta(days=days)
+    return numbers.ffill().bfill().astype("int64")
 
 
 def pending(source: pd.DataFrame, time_column: str, days: int, after: str | None,
@@ -22,11 +27,15 @@ def pending(source: pd.DataFrame, time_column: str, days: int, after: str | None
     """
     times = pd.to_datetime(source[time_column], format="ISO8601", utc=True, errors="coerce")
     numbers = batch_numbers(times, days)
-    fresh = times > pd.Timestamp(after) if after else pd.Series(True, index=source.index)
+    if after:
+        fresh = times > pd.Timestamp(after)
+        fresh |= times.isna() & numbers.isin(numbers[fresh].unique())
+    else:
+        fresh = pd.Series(True, index=source.index)
+    end = pd.Timestamp(through, tz="UTC") + pd.Timedelta(days=1) if through else None
     frames = []
     for _, rows in source[fresh.to_numpy()].groupby(numbers[fresh], sort=True):
-        if through and times[rows.index].min() > pd.Timestamp(through, tz="UTC") + pd.Timedelta(
-                days=1):
+        if end is not None and times[rows.index].min() >= end:
             break
         frames.append(rows.reset_index(drop=True))
     return frames

@@ -32,8 +32,8 @@ def list_batches(raw_dir: str | Path) -> list[BatchInfo]:
     return in_order(infos)
 
 
-def batch_path(raw_dir: str | Path, batch: BatchInfo) -> Path:
-    return Path(raw_dir) / f"{batch.id}.parquet"
+def batch_path(raw_dir: str | Path, batch_id: str) -> Path:
+    return Path(raw_dir) / f"{batch_id}.parquet"
 
 
 def read_batches(raw_dir: str | Path, batches: list[BatchInfo], columns: list[str] | None = None,
@@ -41,7 +41,7 @@ def read_batches(raw_dir: str | Path, batches: list[BatchInfo], columns: list[st
     """Concatenate the named batches (and only those) into one Arrow table."""
     tables = []
     for batch in batches:
-        table = pq.read_table(batch_path(raw_dir, batch), columns=columns)
+        table = pq.read_table(batch_path(raw_dir, batch.id), columns=columns)
         if with_batch_id:
             table = table.append_column("batch_id", pa.array([batch.id] * table.num_rows))
         tables.append(table.replace_schema_metadata(None))

@@ -21,7 +21,8 @@ PARAMS = ("split",)
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="prepare", description=__doc__)
     parser.add_argument("raw", type=Path, help="folder of landed batches")
-    parser.add_argument("out", type=Path, help="folder for train.parquet, holdout.parquet, split.json")
+    parser.add_argument("out", type=Path,
+                        help="folder for train.parquet, holdout.parquet and split.json")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
 
