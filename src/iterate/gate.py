@@ -50,8 +50,7 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate) -> Ve
 
     Both come from the evaluate stage: ``metrics`` maps a metric name to ``delta`` and
     ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping
-    (or None when the
-    slice has too few rows).
+    (or None when the slice has too few rows).
     """
     models = evaluation["models"]
     if models.get("production") is None:
