@@ -5,6 +5,9 @@
     iterate replay --through DATE   land every source batch up to DATE
     iterate gate --check            print the gate's verdict; exit 1 when it rejects
     iterate promote                 make the candidate the production model
+    iterate rollback VERSION        bring an earlier version back into production
+    iterate history [--json]        every version promoted or rolled back to
+    iterate predict IN -o OUT       score a file with the production model
     iterate loop                    the main job: replay, dvc repro, promote, commit; N times
 
 Each command runs from the repository's top folder and reads params.yaml once.
@@ -13,6 +16,7 @@ Each command runs from the repository's top folder and reads params.yaml once.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -59,7 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
     promote = sub.add_parser("promote", help="make the candidate the production model")
     promote.add_argument("--force", action="store_true", help="promote despite the gate")
     promote.add_argument("--reason", help="why (required with --force)")
+    promote.add_argument("--tag", action="store_true",
+                         help="commit the promotion and create GTO tags (or registry.tag: true)")
     promote.set_defaults(func=cmd_promote)
+
+    rollback = sub.add_parser("rollback", help="bring an earlier version back into production")
+    rollback.add_argument("version", help="e.g. 1.0.2 or v1.0.2 (see `iterate history`)")
+    rollback.add_argument("--reason", required=True, help="why (recorded in the registry)")
+    rollback.add_argument("--tag", action="store_true",
+                          help="commit the rollback and create a GTO tag (or registry.tag: true)")
+    rollback.set_defaults(func=cmd_rollback)
+
+    history = sub.add_parser("history", help="the versions in models/registry.yaml")
+    history.add_argument("--json", action="store_true", help="print the entries as JSON")
+    history.set_defaults(func=cmd_history)
+
+    predict = sub.add_parser("predict", help="score a CSV or Parquet file with production")
+    predict.add_argument("input", type=Path)
+    predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
+    predict.set_defaults(func=cmd_predict)
 
     loop = sub.add_parser("loop", help="replay batches, dvc repro, promote and commit, N times")
     loop.add_argument("--iterations", type=int, help="default: replay.iterations in params")
@@ -163,7 +185,54 @@ def cmd_promote(args: argparse.Namespace) -> int:
     p = params_module.load(args.params)
     with atomic.repo_lock(what="promote"):
         entry = deploy.promote(p, force=args.force, reason=args.reason)
-    print(f"promoted {p.registry.name} v{entry['version']} ({entry['reason']})")
+        print(f"promoted {p.registry.name} v{entry['version']} ({entry['reason']})")
+        _commit_and_tag(p, entry, args.tag, f"promote {p.registry.name} v{entry['version']}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from iterate import atomic, deploy, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="rollback"):
+        entry = deploy.rollback(p, args.version, reason=args.reason)
+        print(f"rolled back {p.registry.name} to v{entry['version']} (was v{entry['replaced']})")
+        _commit_and_tag(p, entry, args.tag,
+                        f"roll back {p.registry.name} to v{entry['version']}: {args.reason}")
+    return 0
+
+
+def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
+    from iterate import deploy, vcs
+
+    if not (asked or p.registry.tag):
+        return
+    if not vcs.in_git_repo():
+        raise IterateError("--tag needs a git repository; the change itself is done")
+    vcs.git_commit(message, COMMITTED)
+    print(f"tagged {', '.join(deploy.tag(p, entry))}")
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from iterate import changelog, deploy
+
+    entries = deploy.read_registry()
+    if args.json:
+        print(json.dumps(entries, indent=2))
+    elif not entries:
+        print("no version yet: run `make run`, or `dvc repro` then `iterate promote`")
+    else:
+        print(changelog.history_table(entries))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from iterate import predict
+
+    _check_input_path(args.input)
+    version, rows = predict.predict(args.input, args.output)
+    print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0
 
 
@@ -199,6 +268,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
         rows.append(summary.iteration_row(landed[-1], number, evaluation, verdict, version))
         if commit:
             vcs.git_commit(summary.commit_message(rows[-1]), COMMITTED)
+            if version and p.registry.tag:
+                deploy.tag(p, deploy.read_registry()[-1])
     print()
     print(summary.table(rows))
     if not commit:

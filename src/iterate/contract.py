@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from iterate.errors import ContractError
-from iterate.params import Contract
+from iterate.params import Column, Contract
 
 TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -66,21 +66,81 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
     if frame.empty:
         raise ContractError(f"{where}: no data rows (only a header, or nothing); land a file "
                             "with at least one row")
-    n = len(frame)
-    reasons = np.full(n, "", dtype=object)
+    reasons = Reasons(len(frame))
     typed: dict[str, pd.Series] = {}
+    typed[contract.time_column], bad_time = _parse_time(frame[contract.time_column])
+    reasons.flag(bad_time, f"{contract.time_column}: not an ISO 8601 timestamp with a time zone")
+    typed.update(_check_features(frame, contract.columns, reasons))
+    flag = reasons.flag
 
-    def flag(mask, text) -> None:
+    label = pd.to_numeric(frame[contract.label], errors="coerce")
+    flag(_is_missing(frame[contract.label]), f"{contract.label}: missing label")
+    outside = label.notna().to_numpy() & ~label.isin(contract.classes).to_numpy()
+    flag(outside | (~_is_missing(frame[contract.label]) & label.isna().to_numpy()),
+         f"{contract.label}: not one of the classes {contract.classes}")
+    typed[contract.label] = label
+
+    ok = reasons.ok
+    good = pd.DataFrame({k: v.to_numpy()[ok] for k, v in typed.items()})
+    for name in contract.of_dtype("int"):
+        if not contract.columns[name].nullable:
+            good[name] = good[name].astype("int64")
+    good[contract.label] = good[contract.label].astype("int64")
+    good = good.sort_values(contract.time_column, kind="stable").reset_index(drop=True)
+
+    bad = frame.loc[~ok].copy()
+    bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
+    bad["reason"] = reasons.texts[~ok]
+    _refuse_if_mostly_bad(where, contract, len(frame), bad)
+    return Validation(good=good, bad=bad.reset_index(drop=True))
+
+
+def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str) -> pd.DataFrame:
+    """Typed feature columns of ``frame``, for scoring: every row must be good.
+
+    Other columns are ignored; a missing column or any bad row raises, naming the first one.
+    """
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ContractError(f"{where}: missing column(s) {', '.join(map(repr, missing))} that "
+                            "the production model needs; add them to the file")
+    if frame.empty:
+        raise ContractError(f"{where}: no data rows; give a file with at least one row")
+    reasons = Reasons(len(frame))
+    typed = _check_features(frame, columns, reasons)
+    if not reasons.ok.all():
+        first = int(np.flatnonzero(~reasons.ok)[0])
+        raise ContractError(f"{where}: {int((~reasons.ok).sum())} row(s) break the production "
+                            f"model's input contract; first, row {first + 1}: "
+                            f"{reasons.texts[first]}. Fix them and score again")
+    return pd.DataFrame(typed)
+
+
+class Reasons:
+    """Per-row reasons a row breaks the contract, joined with "; "."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.texts = np.full(n, "", dtype=object)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.texts == ""
+
+    def flag(self, mask, text) -> None:
         mask = np.asarray(mask, dtype=bool)
         if mask.any():
-            texts = text if isinstance(text, np.ndarray) else np.full(n, text, dtype=object)
-            reasons[mask] = reasons[mask] + np.where(reasons[mask] == "", "", "; ") + texts[mask]
+            texts = text if isinstance(text, np.ndarray) else np.full(self.n, text, dtype=object)
+            joiner = np.where(self.texts[mask] == "", "", "; ")
+            self.texts[mask] = self.texts[mask] + joiner + texts[mask]
 
-    time_raw = frame[contract.time_column]
-    typed[contract.time_column], bad_time = _parse_time(time_raw)
-    flag(bad_time, f"{contract.time_column}: not an ISO 8601 timestamp with a time zone")
 
-    for name, col in contract.columns.items():
+def _check_features(frame: pd.DataFrame, columns: dict[str, Column],
+                    reasons: Reasons) -> dict[str, pd.Series]:
+    """Check and type each feature column, flagging bad rows in ``reasons``."""
+    typed = {}
+    flag = reasons.flag
+    for name, col in columns.items():
         raw = frame[name]
         missing = _is_missing(raw)
         if col.dtype == "category":
@@ -93,7 +153,7 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
             numbers = pd.to_numeric(raw, errors="coerce").astype("float64")
             garbled = ~missing & numbers.isna().to_numpy()
             if garbled.any():
-                texts = np.full(n, "", dtype=object)
+                texts = np.full(reasons.n, "", dtype=object)
                 texts[garbled] = [f"{name}: not a number {v!r}" for v in raw[garbled]]
                 flag(garbled, texts)
             values = numbers.to_numpy()
@@ -108,27 +168,7 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
             typed[name] = numbers
         if not col.nullable:
             flag(missing, f"{name}: missing (not nullable)")
-
-    label = pd.to_numeric(frame[contract.label], errors="coerce")
-    flag(_is_missing(frame[contract.label]), f"{contract.label}: missing label")
-    outside = label.notna().to_numpy() & ~label.isin(contract.classes).to_numpy()
-    flag(outside | (~_is_missing(frame[contract.label]) & label.isna().to_numpy()),
-         f"{contract.label}: not one of the classes {contract.classes}")
-    typed[contract.label] = label
-
-    ok = reasons == ""
-    good = pd.DataFrame({k: v.to_numpy()[ok] for k, v in typed.items()})
-    for name in contract.of_dtype("int"):
-        if not contract.columns[name].nullable:
-            good[name] = good[name].astype("int64")
-    good[contract.label] = good[contract.label].astype("int64")
-    good = good.sort_values(contract.time_column, kind="stable").reset_index(drop=True)
-
-    bad = frame.loc[~ok].copy()
-    bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
-    bad["reason"] = reasons[~ok]
-    _refuse_if_mostly_bad(where, contract, n, bad)
-    return Validation(good=good, bad=bad.reset_index(drop=True))
+    return typed
 
 
 def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFrame) -> None:

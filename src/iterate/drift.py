@@ -77,12 +77,10 @@ class DriftOptions:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        if isinstance(self.bins, bool) or int(self.bins) != self.bins or self.bins < 2:
-            raise ValueError(f"bins must be an integer >= 2, got {self.bins}")
-        if isinstance(self.min_samples, bool) or int(self.min_samples) != self.min_samples or (
-            self.min_samples < 1
-        ):
-            raise ValueError(f"min_samples must be an integer >= 1, got {self.min_samples}")
+        for name, low in (("bins", 2), ("min_samples", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not 0.0 < self.share_threshold <= 1.0:
             raise ValueError(f"share_threshold must be in (0, 1], got {self.share_threshold}")
 

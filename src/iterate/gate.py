@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from iterate.compat import Change, breaking
 from iterate.evaluate import HIGHER_IS_BETTER
 from iterate.params import Gate
 
@@ -45,12 +46,14 @@ class Verdict:
                 "rules": [asdict(r) for r in self.rules]}
 
 
-def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate) -> Verdict:
+def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
+           changes: list[Change] | None = None) -> Verdict:
     """Judge ``evaluation`` (overall metrics) and ``slices`` (per-slice metrics) by ``gate``.
 
     Both come from the evaluate stage: ``metrics`` maps a metric name to ``delta`` and
     ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping
-    (or None when the slice has too few rows).
+    (or None when the slice has too few rows). ``changes`` are the compatibility differences
+    from production to candidate (:mod:`iterate.compat`); a breaking one rejects.
     """
     models = evaluation["models"]
     if models.get("production") is None:
@@ -73,9 +76,12 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate) -> Ve
                 continue  # too few rows to judge; reported as such in metrics/slices.json
             results.append(_judge("non_inferiority", gate.slices.metric, f"{column}={value}",
                                   metrics[gate.slices.metric], -gate.slices.margin))
-    failed = [r for r in results if not r.passed]
+    failed = [r.reason for r in results if not r.passed]
+    failed += [f"breaking change: {c.column + ': ' if c.column else ''}{c.what}; only "
+               "`iterate promote --force --reason TEXT` releases it, as a new major version"
+               for c in breaking(changes or [])]
     if failed:
-        return Verdict(REJECT, False, [r.reason for r in failed], results)
+        return Verdict(REJECT, False, failed, results)
     return Verdict(PROMOTE, True, [f"all {len(results)} rules pass"], results)
 
 

@@ -86,15 +86,18 @@ def fit_incremental(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipel
 
 
 def input_schema(contract: Contract, pipeline: Pipeline, x: pd.DataFrame) -> dict[str, Any]:
-    """Columns, dtypes, the categories the transformer knows and the ranges seen in training."""
+    """What the model accepts: per column the contract's dtype, nullability and range, the
+    categories its transformer knows and the range seen in training."""
     categories = _known_categories(pipeline)
     columns = {}
     for name, col in contract.columns.items():
-        entry: dict[str, Any] = {"dtype": col.dtype, "nullable": col.nullable}
+        entry: dict[str, Any] = {"dtype": col.dtype, "nullable": col.nullable,
+                                 "min": col.min, "max": col.max}
         if col.dtype == "category":
+            entry["values"] = col.values
             entry["categories"] = categories.get(name, [])
-        elif len(x):
-            entry["min"], entry["max"] = float(x[name].min()), float(x[name].max())
+        elif len(x) and x[name].notna().any():
+            entry["seen_min"], entry["seen_max"] = float(x[name].min()), float(x[name].max())
         columns[name] = entry
     return columns
 

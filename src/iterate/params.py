@@ -126,6 +126,7 @@ class Gate:
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
+    tag: bool = False
 
 
 @dataclass(frozen=True)

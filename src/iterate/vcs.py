@@ -56,8 +56,26 @@ def git_commit(message: str, paths: list[str]) -> bool:
     subprocess.run(["git", "add", "-A", "--", *existing], check=True)
     if subprocess.run(["git", "diff", "--cached", "--quiet"], check=False).returncode == 0:
         return False
-    has_identity = subprocess.run(["git", "config", "user.email"], capture_output=True,
-                                  check=False).returncode == 0
-    identity = [] if has_identity else FALLBACK_IDENTITY
-    subprocess.run(["git", *identity, "commit", "-q", "-m", message], check=True)
+    subprocess.run(["git", *_identity(), "commit", "-q", "-m", message], check=True)
     return True
+
+
+def _identity() -> list[str]:
+    """No identity configured (a fresh CI machine): commit as "iterate" rather than fail."""
+    configured = subprocess.run(["git", "config", "user.email"], capture_output=True,
+                                check=False).returncode == 0
+    return [] if configured else FALLBACK_IDENTITY
+
+
+def git_tag(name: str, message: str, ref: str = "HEAD") -> None:
+    """An annotated tag (GTO reads annotated tags)."""
+    result = subprocess.run(["git", *_identity(), "tag", "-a", name, "-m", message, ref],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise IterateError(f"git tag {name} failed: {result.stderr.strip()}")
+
+
+def git_tags(pattern: str) -> list[str]:
+    result = subprocess.run(["git", "tag", "--list", pattern], capture_output=True, text=True,
+                            check=False)
+    return result.stdout.split()

@@ -4,12 +4,12 @@ slice, with the paired CI of each difference; write metrics, DVC plot data and a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from iterate import atomic, evaluate, models, params, plots
+from iterate.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("evaluate",)
@@ -59,10 +59,6 @@ def main(argv: list[str]) -> None:
     auc = overall["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic.write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from iterate import atomic, gate, params
+from iterate import compat, gate, params
+from iterate.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("gate",)
@@ -16,16 +17,23 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="gate", description=__doc__)
     parser.add_argument("evaluation", type=Path, help="evaluate's overall metrics JSON")
     parser.add_argument("slices", type=Path, help="evaluate's per-slice metrics JSON")
+    parser.add_argument("candidate", type=Path, help="the candidate's model.json")
+    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))
-    verdict = gate.decide(evaluation, slices, p.gate)
-    report = {**verdict.to_dict(), "models": evaluation["models"],
-              "holdout": evaluation["holdout"]}
-    atomic.write_text(args.out, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    production = args.production / "model.json"
+    changes = []
+    if production.is_file():
+        changes = compat.compare(json.loads(production.read_text(encoding="utf-8")),
+                                 json.loads(args.candidate.read_text(encoding="utf-8")))
+    verdict = gate.decide(evaluation, slices, p.gate, changes)
+    write_json(args.out, {**verdict.to_dict(), "models": evaluation["models"],
+                          "holdout": evaluation["holdout"],
+                          "compatibility": [c.to_dict() for c in changes]})
     print(f"gate: {verdict.verdict}: {'; '.join(verdict.reasons)}")
 
 

@@ -1,0 +1,148 @@
+"""Markdown for people, rendered from the registry (the single source): the changelog, the
+model card of the production version, and the ``iterate history`` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
+
+
+def changelog(name: str, entries: list[dict[str, Any]]) -> str:
+    """Every promotion and rollback, newest first."""
+    lines = [f"# Changelog: {name}", "",
+             "Rendered from `models/registry.yaml` by `iterate promote` / `iterate rollback`; "
+             "do not edit by hand.", ""]
+    for entry in reversed(entries):
+        lines += _entry(entry) + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _entry(e: dict[str, Any]) -> list[str]:
+    when = e["time"].replace("T", " ").removesuffix("Z") + " UTC"
+    if e["action"] == "rollback":
+        return [f"## v{e['version']}: rolled back to ({when})", "",
+                f"- **Why:** {e['reason']}",
+                f"- **Replaced:** {_version(e.get('replaced'))}",
+                f"- **Model:** {e['kind']}, SHA-256 `{e['model_sha256'][:12]}`"]
+    forced = " (forced)" if e["forced"] else ""
+    lines = [f"## v{e['version']}: promoted{forced} ({when})", "",
+             f"- **Why:** {e['reason']}",
+             f"- **Replaced:** {_version(e.get('replaced'))}",
+             f"- **Model:** {e['kind']}, trained {e['train_mode']}, SHA-256 "
+             f"`{e['model_sha256'][:12]}`",
+             f"- **Data:** {_data(e['training_data'])}"]
+    if e.get("holdout"):
+        h = e["holdout"]
+        lines.append(f"- **Evaluated on:** holdout batch {h['batch']} ({h['rows']} rows), "
+                     "which neither model trained on")
+    breaking = [c for c in e.get("compatibility", []) if c["kind"] == "breaking"]
+    other = [c for c in e.get("compatibility", []) if c["kind"] != "breaking"]
+    if breaking:
+        lines.append("- **Breaking changes:** " + "; ".join(_change(c) for c in breaking))
+    if other:
+        lines.append("- **Compatible changes:** " + "; ".join(_change(c) for c in other))
+    lines.append(f"- **Gate:** {e['gate']['verdict']}")
+    if e.get("metrics"):
+        lines += ["", *metrics_table(e["metrics"])]
+    return lines
+
+
+def metrics_table(metrics: dict[str, Any]) -> list[str]:
+    rows = ["| metric | this version | replaced | Δ | 95% CI of Δ |", "|---|---|---|---|---|"]
+    for m in SHOWN:
+        s = metrics.get(m) or {}
+        ci = (f"[{s['delta_low']:+.4f}, {s['delta_high']:+.4f}]"
+              if s.get("delta_low") is not None else "")
+        rows.append(f"| {m} | {_num(s.get('candidate'))} | {_num(s.get('production'))} | "
+                    f"{_num(s.get('delta'), signed=True)} | {ci} |")
+    return rows
+
+
+def card(name: str, entry: dict[str, Any], input_schema: dict[str, Any],
+         output: dict[str, Any]) -> str:
+    """The model card of a promoted version (lives beside the model in models/production)."""
+    lines = [f"# Model card: {name} v{entry['version']}", "",
+             "Predicts whether a flight from New York (JFK, LGA, EWR) arrives more than 15 "
+             "minutes late, from the schedule, route and the weather at departure.", "",
+             "## This version", "",
+             f"- **Promoted:** {entry['time']} — {entry['reason']}",
+             f"- **Model:** {entry['kind']} ({entry['train_mode']} training), "
+             f"SHA-256 `{entry['model_sha256']}`",
+             f"- **Training data:** {_data(entry['training_data'])}",
+             f"- **Output:** probability of class {output['probability_of']} of "
+             f"{output['classes']}; label = probability ≥ {output['threshold']}", ""]
+    if entry.get("metrics"):
+        lines += ["## Holdout metrics", ""]
+        h = entry["holdout"]
+        lines += [f"On batch {h['batch']} ({h['rows']} rows), against the version it replaced:",
+                  "", *metrics_table(entry["metrics"]), ""]
+    lines += ["## Known limits", "", *_limits(entry), "",
+              "## Input contract", "", "| column | dtype | nullable | accepted | known |",
+              "|---|---|---|---|---|"]
+    for col, s in input_schema.items():
+        accepted = f"{_num(s.get('min'))} .. {_num(s.get('max'))}" if s["dtype"] != "category" \
+            else ", ".join(s.get("values") or []) or "any"
+        known = (f"{len(s.get('categories', []))} categories" if s["dtype"] == "category"
+                 else f"{_num(s.get('seen_min'))} .. {_num(s.get('seen_max'))} seen")
+        lines.append(f"| {col} | {s['dtype']} | {'yes' if s['nullable'] else 'no'} | "
+                     f"{accepted} | {known} |")
+    return "\n".join(lines) + "\n"
+
+
+def _limits(entry: dict[str, Any]) -> list[str]:
+    out = []
+    slices = entry.get("slices")
+    if slices:
+        scored = {v: m for v, m in slices["values"].items() if m and m["roc_auc"]["candidate"]}
+        if scored:
+            worst = min(scored, key=lambda v: scored[v]["roc_auc"]["candidate"])
+            out.append(f"- Weakest {slices['column']}: {worst} (ROC AUC "
+                       f"{scored[worst]['roc_auc']['candidate']:.3f}).")
+        small = [v for v, m in slices["values"].items() if m is None]
+        if small:
+            out.append(f"- Too few holdout rows to judge {slices['column']} "
+                       f"{', '.join(small)}.")
+    out.append("- Trained on 2013 New York departures only; categories never seen in training "
+               "(a new carrier or destination) are encoded as unknown.")
+    return out
+
+
+def history_table(entries: list[dict[str, Any]]) -> str:
+    header = ["version", "action", "time", "model", "data", "ROC AUC", "Δ", "reason"]
+    body = []
+    for e in entries:
+        auc = (e.get("metrics") or {}).get("roc_auc") or {}
+        data = e["training_data"]
+        body.append([e["version"], e["action"], e["time"], f"{e['kind']} ({e['train_mode']})",
+                     f"{len(data['batches'])} batches, {data['rows']} rows",
+                     _num(auc.get("candidate")), _num(auc.get("delta"), signed=True),
+                     _short(e["reason"])])
+    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _version(version: str | None) -> str:
+    return f"v{version}" if version else "nothing (first version)"
+
+
+def _data(d: dict[str, Any]) -> str:
+    return (f"{len(d['batches'])} batches, {d['start']} .. {d['end']}, {d['rows']} rows"
+            if d.get("batches") else "none recorded")
+
+
+def _change(c: dict[str, Any]) -> str:
+    return f"{c['column']}: {c['what']}" if c.get("column") else c["what"]
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.4f}" if signed else f"{value:.4g}" if abs(value) >= 10 else f"{value:.4f}"

@@ -1,0 +1,57 @@
+"""Score a file with the production model, and log what was scored for monitoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iterate import atomic, contract, deploy, landing, models, registry
+from iterate.errors import IterateError
+from iterate.layout import PREDICTIONS, PRODUCTION
+from iterate.params import Column
+
+SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
+
+
+def production_bundle() -> tuple[models.Bundle, str]:
+    """The production model, loaded only if its bytes match the registry; and its version."""
+    entry = registry.current(deploy.read_registry())
+    if entry is None or not models.exists(PRODUCTION):
+        raise IterateError("predict: no production model yet; run `make run` or "
+                           "`dvc repro && iterate promote` first")
+    return models.load(PRODUCTION, expected_sha256=entry["model_sha256"]), entry["version"]
+
+
+def score(bundle: models.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    """Check ``frame`` against the model's input contract and score every row.
+
+    Returns the rows with ``probability``, ``predicted_label`` and ``model_version`` added, and
+    the typed features with the score (the prediction log's rows).
+    """
+    columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
+               for name, spec in bundle.meta["input_schema"].items()}
+    features = contract.check_features(frame, columns, where)
+    proba = bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1]
+    threshold = bundle.meta["output"]["threshold"]
+    scored = frame.assign(probability=np.round(proba, 6),
+                          predicted_label=(proba >= threshold).astype(int),
+                          model_version=version)
+    log = features.assign(score=proba, model_version=version)
+    return scored, log
+
+
+def predict(source: Path, out: Path) -> tuple[str, int]:
+    """Score ``source`` into ``out`` (CSV) and append the prediction log; nothing is written
+    when the input breaks the contract."""
+    bundle, version = production_bundle()
+    scored, log = score(bundle, version, landing.read_table(source), str(source))
+    now = datetime.now(UTC)
+    atomic.write_with(out, lambda tmp: scored.to_csv(tmp, index=False))
+    log.insert(0, "scored_at", pd.Timestamp(now))
+    atomic.write_with(PREDICTIONS / f"{now:%Y%m%dT%H%M%S%fZ}_v{version}.parquet",
+                      lambda tmp: log.to_parquet(tmp, index=False))
+    return version, len(scored)
