@@ -23,7 +23,15 @@ from pathlib import Path
 from iterate import params as params_module
 from iterate.errors import IterateError
 from iterate.jsonfile import read_json
-from iterate.layout import COMMITTED, EVALUATION, GATE, QUARANTINE, RAW, ensure_production_folder
+from iterate.layout import (
+    COMMITTED,
+    EVALUATION,
+    GATE,
+    MONITOR,
+    QUARANTINE,
+    RAW,
+    ensure_production_folder,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +280,9 @@ def cmd_loop(args: argparse.Namespace) -> int:
                 deploy.tag(p, deploy.read_registry()[-1])
     print()
     print(summary.table(rows))
+    if rows and MONITOR.is_file():
+        print()
+        print(summary.monitoring(read_json(MONITOR, "the drift stage did not write it")))
     if not commit:
         print("\n(not committed: replay.commit is false or this is not a git repository)")
     return 0

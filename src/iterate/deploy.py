@@ -7,6 +7,7 @@ registry, from which the changelog and the model card are rendered.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -92,6 +93,8 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
         staged = Path(tmp) / "production"
         shutil.copytree(CANDIDATE, staged)
         (staged / CARD).write_text(card, encoding="utf-8")
+        (staged / models.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
+                                                  encoding="utf-8")
         atomic.replace_dir(staged, PRODUCTION)
     vcs.dvc("add", "--quiet", str(PRODUCTION))
     entry["dvc"] = read_dvc_out()
@@ -155,6 +158,14 @@ def restore_version(target: dict[str, Any]) -> None:
     if actual != target["model_sha256"]:
         raise IterateError(f"rollback: the restored bytes of v{target['version']} do not match "
                            "the registry's SHA-256; the cache or remote is corrupt")
+
+
+def release(entry: dict[str, Any]) -> dict[str, Any]:
+    """What monitoring compares later batches with: the version and its holdout metrics."""
+    metrics = entry.get("metrics") or {}
+    return {"version": entry["version"], "promoted_at": entry["time"],
+            "holdout": entry.get("holdout"),
+            "metrics": {m: v.get("candidate") for m, v in metrics.items()}}
 
 
 def read_dvc_out() -> dict[str, Any]:

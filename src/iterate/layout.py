@@ -18,6 +18,8 @@ PREDICTIONS = Path("data/predictions")
 EVALUATION = Path("metrics/evaluation.json")
 SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")
+DRIFT = Path("metrics/drift.json")
+MONITOR = Path("metrics/monitor.json")
 # What one iteration changes in git (DVC-tracked data is committed as its .dvc / dvc.lock entry).
 COMMITTED = ["dvc.lock", "data", "models", "metrics", "plots"]
 

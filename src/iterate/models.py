@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # sklearn and pandas load only in the commands that fit or pr
 
 MODEL_FILE = "model.skops"
 META_FILE = "model.json"
+REFERENCE_FILE = "reference.parquet"  # a sample of the training rows, with the model's score
+RELEASE_FILE = "release.json"  # written at promotion: the version and its holdout metrics
 CLASSES = np.array([0, 1])
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
@@ -38,6 +40,7 @@ TRUSTED_OUTSIDE_SKLEARN = frozenset({"functools.partial"})
 class Bundle:
     pipeline: Pipeline
     meta: dict[str, Any] = field(default_factory=dict)
+    reference: pd.DataFrame | None = None
 
     @property
     def kind(self) -> str:
@@ -119,6 +122,10 @@ def save(bundle: Bundle, folder: str | Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     atomic.write_with(folder / MODEL_FILE,
                       lambda tmp: _dump_reproducibly(sio, bundle.pipeline, tmp))
+    if bundle.reference is not None:
+        reference = bundle.reference
+        atomic.write_with(folder / REFERENCE_FILE,
+                          lambda tmp: reference.to_parquet(tmp, index=False))
     meta = {**bundle.meta, "sha256": file_sha256(folder / MODEL_FILE)}
     atomic.write_text(folder / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     bundle.meta = meta
@@ -144,6 +151,19 @@ def _dump_reproducibly(sio, pipeline: Pipeline, path: str) -> None:
                     arrays[f"{ids[stem]}.npy" if stem in ids else name] = source.read(name)
             for name in sorted(arrays):
                 target.writestr(zipfile.ZipInfo(name, FIXED_TIME), arrays[name])
+
+
+def read_reference(folder: str | Path) -> pd.DataFrame | None:
+    """The training reference sample saved with the bundle (None for bundles without one)."""
+    import pandas as pd
+
+    path = Path(folder) / REFERENCE_FILE
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def read_release(folder: str | Path) -> dict[str, Any] | None:
+    path = Path(folder) / RELEASE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def exists(folder: str | Path) -> bool:

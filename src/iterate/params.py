@@ -93,7 +93,27 @@ class Model:
 
 @dataclass(frozen=True)
 class Train:
-    mode: Literal["full", "incremental"] = "full"
+    mode: Literal["full", "incremental", "auto"] = "full"
+    reference_rows: int = 20000
+
+
+@dataclass(frozen=True)
+class Drift:
+    alpha: float = 0.05
+    correction: Literal["holm", "bh", "none"] = "holm"
+    psi_threshold: float = 0.2
+    js_threshold: float = 0.1
+    bins: int = 10
+    min_samples: int = 30
+    share_threshold: float = 0.5
+    severe_psi: float = 0.5
+    severe_unseen_share: float = 0.05
+
+
+@dataclass(frozen=True)
+class Monitor:
+    metric: str = "roc_auc"
+    degradation: float = 0.03
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,8 @@ class Params:
     train: Train
     evaluate: Evaluate
     gate: Gate
+    drift: Drift
+    monitor: Monitor
     registry: Registry
 
 
@@ -183,13 +205,24 @@ def parse(raw: Any) -> Params:
 
 
 def _check_combinations(p: Params) -> None:
-    if p.model.kind == "hist_gradient_boosting" and p.train.mode == "incremental":
+    if p.model.kind == "hist_gradient_boosting" and p.train.mode in ("incremental", "auto"):
         raise ParamsError(
             "train.mode",
-            "incremental needs a model that learns with partial_fit; hist_gradient_boosting "
+            f"{p.train.mode} needs a model that learns with partial_fit; hist_gradient_boosting "
             "cannot (its warm_start adds trees, it does not update). Use model.kind: "
             "sgd_logistic or train.mode: full",
         )
+    if p.train.reference_rows < 100:
+        raise ParamsError("train.reference_rows", "must be >= 100 (the drift reference sample)")
+    d = p.drift
+    for key, ok, rule in (("alpha", 0 < d.alpha < 1, "between 0 and 1"),
+                          ("share_threshold", 0 < d.share_threshold <= 1, "in (0, 1]"),
+                          ("bins", d.bins >= 2, ">= 2"),
+                          ("min_samples", d.min_samples >= 1, ">= 1"),
+                          ("psi_threshold", d.psi_threshold >= 0, ">= 0"),
+                          ("js_threshold", d.js_threshold >= 0, ">= 0")):
+        if not ok:
+            raise ParamsError(f"drift.{key}", f"must be {rule}")
     if p.split.window != "all" and p.split.window < 1:
         raise ParamsError("split.window", f"must be >= 1 or 'all', got {p.split.window}")
     if not 0 < p.model.threshold < 1:
@@ -214,6 +247,7 @@ def _check_combinations(p: Params) -> None:
     from iterate.evaluate import METRICS  # light module: numpy only
 
     named = {f"gate.rules.{m}": m for m in p.gate.rules}
+    named["monitor.metric"] = p.monitor.metric
     if p.gate.slices is not None:
         named["gate.slices.metric"] = p.gate.slices.metric
     for key, metric in named.items():

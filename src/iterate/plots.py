@@ -84,3 +84,75 @@ def _confusion(ax, y_true: np.ndarray, predicted: np.ndarray, title: str) -> Non
                     color="white" if counts[a, p] > counts.max() / 2 else "black")
     ax.set(title=title, xticks=[0, 1], yticks=[0, 1], xlabel="predicted label",
            ylabel="actual label")
+
+
+def performance_figure(history: Any) -> Any:
+    """Production's metric on each batch as it arrived, with its CI band and the value at
+    promotion; alarms are marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.subplots()
+    x = list(range(len(history)))
+    metric = history["metric"].iloc[-1]
+    ax.fill_between(x, history["low"], history["high"], color=COLORS["production"], alpha=0.2,
+                    label="95% CI")
+    ax.plot(x, history["value"], color=COLORS["production"], marker="o", label="production")
+    ax.step(x, history["at_promotion"], where="mid", color="grey", linestyle="--",
+            label="at promotion")
+    alarms = history["degraded"].astype(bool).to_numpy()
+    if alarms.any():
+        ax.scatter(np.array(x)[alarms], history["value"][alarms], color="black", marker="x",
+                   s=80, zorder=3, label="degradation alarm")
+    _batch_axis(ax, history["start"])
+    ax.set(title=f"Production model's {metric} on each new batch, before training on it",
+           ylabel=metric)
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def drift_figure(history: Any, thresholds: dict[str, float]) -> Any:
+    """Each column's drift effect size per batch (PSI for numbers, Jensen-Shannon for
+    categories), the effect-size thresholds, and the drifting points circled."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    palette = colormaps["tab20"].colors
+    columns = sorted(history["column"].unique())
+    colors = {c: palette[i % len(palette)] for i, c in enumerate(columns)}
+
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    batches = sorted(history["start"].unique())
+    position = {b: i for i, b in enumerate(batches)}
+    for ax, effect, title in zip(axes, ("psi", "jensen_shannon"),
+                                 ("numeric columns and score: PSI",
+                                  "categorical columns and label: Jensen-Shannon distance"),
+                                 strict=True):
+        rows = history[history["effect"] == effect]
+        for column, points in rows.groupby("column", sort=True):
+            x = [position[b] for b in points["start"]]
+            ax.plot(x, points["effect_size"], marker=".", label=column, color=colors[column])
+            drifted = (points["status"] == "drift").to_numpy()
+            ax.scatter(np.array(x)[drifted], points["effect_size"][drifted], s=60,
+                       facecolors="none", edgecolors=colors[column])
+        ax.axhline(thresholds[effect], color="black", linestyle="--", linewidth=1,
+                   label="threshold")
+        ax.set(title=f"Drift of {title} (circled: drift)", ylabel=effect.replace("_", "-"))
+        if effect == "psi":
+            ax.set_yscale("symlog", linthresh=0.1)
+        else:
+            ax.set_ylim(0, max(1.2 * thresholds[effect], float(rows["effect_size"].max() or 0)))
+        ax.grid(alpha=0.3)
+        if len(rows):
+            ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small")
+    _batch_axis(axes[1], batches)
+    return fig
+
+
+def _batch_axis(ax, starts) -> None:
+    labels = list(starts)
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
+    ax.set_xlabel("batch (first day)")

@@ -53,3 +53,21 @@ def _delta(m: dict[str, Any]) -> str:
     low, high = m.get("delta_low"), m.get("delta_high")
     ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
     return f"{m['delta']:+.3f}{ci}"
+
+
+def monitoring(monitor: dict[str, Any], shown: int = 4) -> str:
+    """The drift stage's verdict on the newest batch, for the end of ``make run``."""
+    lines = [f"Monitoring of batch {monitor['batch']}: recommendation "
+             f"{monitor['recommendation'].upper()}"]
+    perf = monitor.get("performance")
+    if perf:
+        promoted = perf["at_promotion"]
+        lines.append(f"  production v{perf['version']} {perf['metric']} {_num(perf['value'])} "
+                     f"[{_num(perf['low'])}, {_num(perf['high'])}] on it, "
+                     f"{_num(promoted)} at promotion"
+                     + (" -> DEGRADED" if perf["degraded"] else ""))
+    reasons = monitor["reasons"]
+    lines += [f"  - {r}" for r in reasons[:shown]]
+    if len(reasons) > shown:
+        lines.append(f"  - ... {len(reasons) - shown} more in metrics/monitor.json")
+    return "\n".join(lines)

@@ -21,6 +21,20 @@ class Plan:
     note: str
 
 
+def resolve_mode(mode: str, recommendation: str | None) -> str:
+    """``auto`` follows monitoring: a full refit when it recommends one, else incremental."""
+    if mode != "auto":
+        return mode
+    return "full" if recommendation in ("full", None) else "incremental"
+
+
+def reference_sample(rows: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """Up to ``size`` training rows, drawn reproducibly, in their original order."""
+    if len(rows) <= size:
+        return rows
+    return rows.sample(n=size, random_state=seed).sort_index()
+
+
 def plan(mode: str, model: Model, train: pd.DataFrame, production: dict[str, Any] | None) -> Plan:
     """Choose the rows and the mode; ``production`` is the production model's metadata."""
     if mode == "full":
