@@ -73,3 +73,27 @@ def test_loop_lands_trains_promotes_commits_and_prints_the_table(template_repo):
     second = repo.iterate("loop", "--iterations", "1").stdout  # continues with the next batch
     assert "2013-02-05_2013-02-11" in second
     assert json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
+    assert "Monitoring of batch 2013-02-05_2013-02-11: recommendation" in second
+
+
+def test_monitoring_scores_every_column_every_time_and_keeps_its_history(template_repo):
+    repo = template_repo
+    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic",
+                       "train.mode": "auto"})
+    repo.git("commit", "-qam", "auto mode")
+    repo.iterate("loop", "--iterations", "3")
+    features = yaml.safe_load((repo.path / "params.yaml").read_text())["contract"]["columns"]
+    scores = read(repo, "metrics/drift.json")["columns"]
+    assert set(scores) == {*features, "score", "late"}, "every column, every time"
+    assert all(s["effect_size"] is not None and s["status"] for s in scores.values())
+    monitor = read(repo, "metrics/monitor.json")
+    assert monitor["recommendation"] in ("keep", "incremental", "full") and monitor["reasons"]
+    history = (repo.path / "plots/monitor/performance.csv").read_text().splitlines()
+    assert len(history) == 1 + 2, "a row per batch scored by a production model"
+    drift_rows = (repo.path / "plots/monitor/drift.csv").read_text().splitlines()
+    assert len(drift_rows) == 1 + 2 * len(scores)
+    for png in ("performance.png", "drift.png"):
+        assert (repo.path / "plots/monitor" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    candidate = json.loads((repo.path / "models/candidate/model.json").read_text())
+    expected = {"full"} if monitor["recommendation"] == "full" else {"incremental", "unchanged"}
+    assert candidate["mode"] in expected, "train.mode auto follows this iteration's advice"

@@ -142,6 +142,7 @@ def drift_figure(history: Any, thresholds: dict[str, float]) -> Any:
         ax.set(title=f"Drift of {title} (circled: drift)", ylabel=effect.replace("_", "-"))
         if effect == "psi":
             ax.set_yscale("symlog", linthresh=0.1)
+            ax.set_ylim(bottom=0)
         else:
             ax.set_ylim(0, max(1.2 * thresholds[effect], float(rows["effect_size"].max() or 0)))
         ax.grid(alpha=0.3)

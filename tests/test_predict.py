@@ -1,0 +1,191 @@
+"""Scoring with a model bundle (iterate.predict.score): the output columns, input written for
+an earlier model version, and input that breaks the model's contract."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import week
+
+from iterate import contract, models, params, predict, training
+from iterate.errors import ContractError
+
+ROOT = Path(__file__).resolve().parents[1]
+P = params.load(ROOT / "params.yaml")
+SGD = dataclasses.replace(P.model, kind="sgd_logistic")
+HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting",
+                          hist_gradient_boosting=dataclasses.replace(
+                              P.model.hist_gradient_boosting, max_iter=30))
+FEATURES = list(P.contract.columns)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, models.Bundle]:
+    """One small model of each kind, trained on week 1, saved and loaded back as predict
+    loads production."""
+    raw = week(1, step=2)
+    rows = contract.validate(raw, P.contract).good.assign(batch_id="2013-01-01_2013-01-07")
+    out = {}
+    for model in (SGD, HGB):
+        plan = training.plan("full", model, rows, None)
+        folder = tmp_path_factory.mktemp(model.kind)
+        models.save(training.fit(plan, model, P.contract, None), folder)
+        out[model.kind] = models.load(folder)
+    return out
+
+
+@pytest.fixture
+def bundle(bundles) -> models.Bundle:
+    return bundles["sgd_logistic"]
+
+
+def batch(n: int = 120) -> pd.DataFrame:
+    """Rows of week 2 (which the models did not train on), as text, as read from a CSV."""
+    return week(2, step=40).head(n).copy()
+
+
+def test_score_adds_probability_label_at_the_threshold_and_version(bundle):
+    frame = batch()
+
+    scored, log = predict.score(bundle, "1.2.3", frame, "in.csv")
+
+    assert list(scored.columns) == [*frame.columns, "probability", "predicted_label",
+                                    "model_version"]
+    assert len(scored) == len(frame)
+    assert scored["probability"].between(0, 1).all()
+    threshold = bundle.meta["output"]["threshold"]
+    assert threshold == 0.3
+    expected = (scored["probability"] >= threshold).astype(int)
+    assert (scored["predicted_label"] == expected).all()
+    assert 0 < scored["predicted_label"].sum() < len(scored), "both labels occur"
+    assert (scored["model_version"] == "1.2.3").all()
+    pd.testing.assert_frame_equal(scored[frame.columns], frame)
+
+
+def test_score_gives_the_models_own_probabilities(bundle):
+    frame = batch()
+    scored, _ = predict.score(bundle, "1.2.3", frame, "in.csv")
+
+    typed = contract.validate(frame, P.contract).good  # same rows: week 2 is in time order
+    np.testing.assert_allclose(scored["probability"], bundle.predict_proba(typed), atol=1e-6)
+
+
+def test_score_leaves_the_input_frame_unchanged(bundle):
+    frame = batch()
+    before = frame.copy()
+    predict.score(bundle, "1.2.3", frame, "in.csv")
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_the_log_holds_the_typed_features_the_score_and_the_version(bundle):
+    scored, log = predict.score(bundle, "1.2.3", batch(), "in.csv")
+
+    assert sorted(log.columns) == sorted([*FEATURES, "score", "model_version"])
+    assert log["distance"].dtype == np.float64
+    np.testing.assert_allclose(log["score"], scored["probability"], atol=1e-6)
+    assert (log["model_version"] == "1.2.3").all()
+
+
+@pytest.mark.parametrize("kind", ["sgd_logistic", "hist_gradient_boosting"])
+def test_a_batch_in_the_previous_versions_schema_is_still_scored(bundles, kind):
+    bundle = bundles[kind]
+    known = set(bundle.meta["input_schema"]["carrier"]["categories"])
+    frame = batch(60)
+    frame["tailnum"] = "N14228"  # a column an earlier version used; this one ignores it
+    frame = frame[["tailnum", *reversed(frame.columns[:-1])]]  # another column order
+    frame.loc[0, "carrier"] = "ZZ"  # a carrier this model never saw
+    frame.loc[1, "dest"] = "XYZ"  # and a destination
+    frame.loc[2, ["temp", "wind_gust"]] = ""  # nullable columns left empty
+    assert "ZZ" not in known
+
+    scored, _ = predict.score(bundle, "2.0.0", frame, "old.csv")
+
+    assert len(scored) == 60
+    assert scored["probability"].notna().all()
+    assert scored["probability"].between(0, 1).all()
+    assert list(scored.columns[:len(frame.columns)]) == list(frame.columns)
+
+
+def test_typed_input_as_from_parquet_is_scored_like_text_input(bundle):
+    text = batch()
+    typed = contract.validate(text, P.contract).good
+    typed.insert(0, "flight_id", range(len(typed)))
+
+    from_text, _ = predict.score(bundle, "1.2.3", text, "in.csv")
+    from_typed, _ = predict.score(bundle, "1.2.3", typed, "in.parquet")
+
+    np.testing.assert_allclose(from_typed["probability"], from_text["probability"])
+
+
+# ---------------------------------------------------------------- input the contract refuses
+
+
+def test_a_missing_column_is_refused_naming_it(bundle):
+    frame = batch().drop(columns=["distance"])
+
+    with pytest.raises(ContractError, match=r"in\.csv: missing column\(s\) 'distance'"):
+        predict.score(bundle, "1.2.3", frame, "in.csv")
+
+
+@pytest.mark.parametrize("column, value, problem", [
+    ("distance", "20000", "distance: above the maximum 10000"),
+    ("humid", "-5", "humid: below the minimum 0"),
+    ("distance", "1400 mi", "distance: not a number '1400 mi'"),
+    ("sched_dep_time", "5.5", "sched_dep_time: not a whole number"),
+    ("sched_dep_time", "", "sched_dep_time: missing (not nullable)"),
+])
+def test_a_bad_value_is_refused_naming_the_problem_and_the_row(bundle, column, value, problem):
+    frame = batch()
+    frame.loc[6, column] = value  # the 7th data row
+
+    with pytest.raises(ContractError) as caught:
+        predict.score(bundle, "1.2.3", frame, "in.csv")
+
+    message = str(caught.value)
+    assert message.startswith("in.csv: 1 row(s) break the production model's input contract")
+    assert f"first, row 7: {problem}" in message
+    assert "\n" not in message
+
+
+def test_several_bad_rows_are_counted_and_the_first_is_named(bundle):
+    frame = batch()
+    frame.loc[[3, 9, 11], "wind_dir"] = "400"
+
+    with pytest.raises(ContractError, match=r"3 row\(s\) break .*first, row 4: wind_dir: above "
+                                            r"the maximum 360"):
+        predict.score(bundle, "1.2.3", frame, "in.csv")
+
+
+def test_an_empty_batch_is_refused(bundle):
+    with pytest.raises(ContractError, match="no data rows"):
+        predict.score(bundle, "1.2.3", batch().head(0), "in.csv")
+
+
+# ---------------------------------------------------------------- label and written probability
+
+
+class FixedPipeline:
+    """Stands in for a fitted Pipeline: returns the given probabilities of class 1."""
+
+    def __init__(self, proba: list[float]):
+        self.proba = np.array(proba)
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        assert len(x) == len(self.proba)
+        return np.column_stack([1 - self.proba, self.proba])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "predict.score writes probability rounded to 6 decimals but derives predicted_label from "
+    "the unrounded value: 0.2999996 is written as 0.3 with label 0 at threshold 0.3"))
+def test_the_written_label_agrees_with_the_written_probability_at_the_threshold(bundle):
+    fake = models.Bundle(pipeline=FixedPipeline([0.2999996, 0.3, 0.31]), meta=bundle.meta)
+
+    scored, _ = predict.score(fake, "1.2.3", batch(3), "in.csv")
+
+    written = scored["probability"] >= bundle.meta["output"]["threshold"]
+    assert scored["predicted_label"].tolist() == written.astype(int).tolist()
