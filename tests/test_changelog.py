@@ -200,8 +200,8 @@ def test_the_card_without_slices_names_no_weakest_slice(entries):
 def test_the_card_lists_the_input_contract(entries):
     text = changelog.card(NAME, entries[0], SCHEMA, OUTPUT)
 
-    assert "| distance | float | no | 0.0000 .. 1e+04 | 17.00 .. 4983 seen |" in text
-    assert "| temp | float | yes | -60.00 .. 140.0 | 10.90 .. 57.90 seen |" in text
+    assert "| distance | float | no | 0.0000 .. 1e+04 | 17 .. 4983 seen |" in text
+    assert "| temp | float | yes | -60 .. 140 | 10.9 .. 57.9 seen |" in text
     assert "| origin | category | no | EWR, JFK, LGA | 3 categories |" in text
     assert "| carrier | category | no | any | 3 categories |" in text
 
@@ -219,9 +219,9 @@ def test_history_table_has_a_header_a_rule_and_one_row_per_entry(entries):
     assert len(rows) == len(entries)
     assert [row.split()[:2] for row in rows] == [["1.0.0", "promote"], ["1.0.1", "promote"],
                                                  ["1.0.0", "rollback"], ["2.0.0", "promote"]]
-    assert "0.6512  +0.0211" in rows[1]
+    assert re.search(r" 0\.6512 +\+0\.0211 +all 6 rules pass$", rows[1])
+    assert re.search(r" — +— +v1\.0\.1 flags every evening flight$", rows[2])
     assert "2 batches, 11945 rows" in rows[2]
-    assert rows[2].endswith("v1.0.1 flags every evening flight")
 
 
 def test_history_table_shortens_a_long_reason(entries):
