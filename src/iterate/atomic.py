@@ -17,6 +17,15 @@ from pathlib import Path
 from iterate.errors import IterateError
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def write_bytes(path: str | Path, data: bytes) -> None:
     write_with(path, lambda tmp: Path(tmp).write_bytes(data))
 
@@ -35,6 +44,7 @@ def write_with(path: str | Path, writer: Callable[[str], object]) -> None:
         writer(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -42,39 +52,50 @@ def write_with(path: str | Path, writer: Callable[[str], object]) -> None:
     _fsync_dir(path.parent)
 
 
-def replace_dir(source: Path, target: Path) -> None:
-    """Make ``target`` a copy of ``source``; the old ``target`` stays whole until the swap.
+def staging_dir(target: Path) -> Path:
+    return target.with_name(f".{target.name}.new")
 
-    The copy is built beside ``target`` and swapped in with two renames; a crash between them
-    leaves ``<target>.old`` in place, which :func:`recover_dir` puts back.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.new")
-    old = target.with_name(f".{target.name}.old")
+
+def old_dir(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def build_dir(target: Path, fill: Callable[[Path], object]) -> Path:
+    """Build the next version of folder ``target`` beside it (``.<name>.new``), with every
+    file flushed to disk, and return its path; ``target`` is not touched."""
+    staging = staging_dir(target)
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
+    staging.mkdir(parents=True)
+    fill(staging)
     for f in staging.rglob("*"):
         if f.is_file():
             with open(f, "rb+") as fh:
                 os.fsync(fh.fileno())
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(staging, target)
-    _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(staging)
+    return staging
 
 
-def recover_dir(target: Path) -> None:
-    """Finish or undo an interrupted :func:`replace_dir`."""
-    old = target.with_name(f".{target.name}.old")
-    staging = target.with_name(f".{target.name}.new")
-    if old.exists():
+def swap_in(target: Path) -> None:
+    """Replace ``target`` by its staged build with two renames. Idempotent, so an interrupted
+    swap is finished by calling it again: at every instant either the old folder or the new
+    one is whole, under ``target`` or beside it."""
+    staging, old = staging_dir(target), old_dir(target)
+    if staging.exists():
         if target.exists():
-            shutil.rmtree(old)
-        else:
-            os.rename(old, target)
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(target, old)
+        os.rename(staging, target)
+        _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard_staging(target: Path) -> None:
+    """Drop a staged build that was never committed to (the old ``target`` stays)."""
+    staging, old = staging_dir(target), old_dir(target)
     shutil.rmtree(staging, ignore_errors=True)
+    if old.exists() and not target.exists():
+        os.rename(old, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -192,6 +192,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
     with atomic.repo_lock(what="promote"):
+        _recover(p)
         entry = deploy.promote(p, force=args.force, reason=args.reason)
         print(f"promoted {p.registry.name} v{entry['version']} ({entry['reason']})")
         _commit_and_tag(p, entry, args.tag, f"promote {p.registry.name} v{entry['version']}")
@@ -204,11 +205,21 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
     with atomic.repo_lock(what="rollback"):
+        _recover(p)
         entry = deploy.rollback(p, args.version, reason=args.reason)
         print(f"rolled back {p.registry.name} to v{entry['version']} (was v{entry['replaced']})")
         _commit_and_tag(p, entry, args.tag,
                         f"roll back {p.registry.name} to v{entry['version']}: {args.reason}")
     return 0
+
+
+def _recover(p) -> None:
+    """Finish (or drop) a promote or rollback that was interrupted, before doing anything."""
+    from iterate import deploy
+
+    done = deploy.recover(p)
+    if done:
+        print(f"recovered: {done}", file=sys.stderr)
 
 
 def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
@@ -236,10 +247,13 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from iterate import predict
+    from iterate import atomic, predict
 
     _check_input_path(args.input)
-    version, rows = predict.predict(args.input, args.output)
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="predict"):
+        _recover(p)
+        version, rows = predict.predict(args.input, args.output)
     print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0
 
@@ -259,6 +273,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     rows = []
     for _ in range(iterations):
         with atomic.repo_lock(what="loop"):
+            _recover(p)
             first = not store.list_batches(RAW)
             landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
             if not landed:
@@ -271,6 +286,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
         version = None
         if verdict["promotable"]:
             with atomic.repo_lock(what="promote"):
+                _recover(p)
                 version = deploy.promote(p, force=False, reason=None)["version"]
         number = len(store.list_batches(RAW))
         rows.append(summary.iteration_row(landed[-1], number, evaluation, verdict, version))

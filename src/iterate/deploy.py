@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from iterate import atomic, batches, changelog, models, registry, store, vcs
+from iterate import atomic, batches, changelog, dvcstore, models, registry, store, vcs
 from iterate.errors import IterateError
 from iterate.jsonfile import read_json
 from iterate.layout import (
@@ -33,6 +32,7 @@ from iterate.layout import (
 from iterate.params import Params
 
 STALE = "run `dvc repro` so the gate judges the current candidate"
+JOURNAL = PRODUCTION.with_name(".deploy-journal.json")
 CARD = "CARD.md"
 
 
@@ -40,20 +40,13 @@ def read_registry() -> list[dict[str, Any]]:
     return registry.parse(REGISTRY.read_text(encoding="utf-8") if REGISTRY.is_file() else None)
 
 
-def production_version(entries: list[dict[str, Any]] | None = None) -> str | None:
-    """The version in production, checked against the bytes in ``models/production``."""
-    entry = registry.current(read_registry() if entries is None else entries)
-    if entry is None or not models.exists(PRODUCTION):
-        return None
-    return entry["version"] if models.read_meta(PRODUCTION)["sha256"] == entry[
-        "model_sha256"] else None
-
-
 def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     """Make ``models/candidate`` the production model, if the gate (or ``force``) allows.
 
     Returns the registry entry written. Refuses, changing nothing, when the gate's verdict is
     stale or rejects (without ``force`` and a ``reason``), or the candidate is production.
+    The new folder is built beside production; the journal then decides the change, and
+    :func:`finish` carries it out (again, by :func:`recover`, if the process dies).
     """
     if force and not (reason and reason.strip()):
         raise IterateError("promote: --force needs --reason TEXT (it is recorded in the registry)")
@@ -88,76 +81,81 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
 
     # Render everything first: a failure here changes nothing.
     card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"])
-    history = changelog.changelog(p.registry.name, [*entries, entry])
-    with tempfile.TemporaryDirectory(dir=PRODUCTION.parent, prefix=".promote-") as tmp:
-        staged = Path(tmp) / "production"
-        shutil.copytree(CANDIDATE, staged)
-        (staged / CARD).write_text(card, encoding="utf-8")
-        (staged / models.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
-                                                  encoding="utf-8")
-        atomic.replace_dir(staged, PRODUCTION)
-    vcs.dvc("add", "--quiet", str(PRODUCTION))
-    entry["dvc"] = read_dvc_out()
-    atomic.write_text(REGISTRY, registry.dump([*entries, entry], p.registry.name))
-    atomic.write_text(CHANGELOG, history)
-    return entry
+
+    def fill(staging: Path) -> None:
+        shutil.copytree(CANDIDATE, staging, dirs_exist_ok=True)
+        (staging / CARD).write_text(card, encoding="utf-8")
+        (staging / models.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
+                                                   encoding="utf-8")
+
+    atomic.build_dir(PRODUCTION, fill)
+    commit(p, {"action": registry.PROMOTE, "entries": [*entries, entry]})
+    return read_registry()[-1]
 
 
 def rollback(p: Params, version: str, *, reason: str | None) -> dict[str, Any]:
     """Bring back the exact bytes of an earlier version and record the rollback.
 
-    The bytes come from the DVC cache, or the remote when the cache lacks them; their SHA-256
-    must match the registry. On any failure ``models/production`` is left as it was.
+    The bytes come from the DVC cache, or are fetched from the remote when the cache lacks
+    them, and their SHA-256 must match the registry before anything in production changes.
     """
     if not (reason and reason.strip()):
         raise IterateError("rollback: --reason TEXT is required (it is recorded in the registry)")
     entries = read_registry()
     target = registry.find(entries, version)
     current = registry.current(entries)
-    if current and current["model_sha256"] == target["model_sha256"] and \
-            production_version(entries) == target["version"]:
+    if current and current["model_sha256"] == target["model_sha256"]:
         raise IterateError(f"rollback: v{target['version']} is in production already")
-
-    backup_dvc = PRODUCTION_DVC.read_text(encoding="utf-8") if PRODUCTION_DVC.is_file() else None
-    with tempfile.TemporaryDirectory(dir=PRODUCTION.parent, prefix=".rollback-") as tmp:
-        backup = Path(tmp) / "production"
-        if PRODUCTION.exists():
-            shutil.copytree(PRODUCTION, backup)
-        try:
-            restore_version(target)
-        except IterateError:
-            if backup_dvc is not None:
-                atomic.write_text(PRODUCTION_DVC, backup_dvc)
-            if backup.exists():
-                atomic.replace_dir(backup, PRODUCTION)
-            raise
     entry = registry.rollback(target, current["version"] if current else None,
                               reason=reason.strip(), commit=vcs.git_head(),
                               time=batches.iso(datetime.now(UTC)))
-    history = changelog.changelog(p.registry.name, [*entries, entry])
-    atomic.write_text(REGISTRY, registry.dump([*entries, entry], p.registry.name))
-    atomic.write_text(CHANGELOG, history)
+    try:
+        atomic.build_dir(PRODUCTION, lambda staging: dvcstore.restore(target, staging))
+        staged = atomic.staging_dir(PRODUCTION) / models.MODEL_FILE
+        if models.file_sha256(staged) != target["model_sha256"]:
+            raise IterateError(f"rollback: the stored bytes of v{target['version']} do not "
+                               "match the registry's SHA-256; the cache or remote is corrupt")
+    except IterateError:
+        atomic.discard_staging(PRODUCTION)
+        raise
+    commit(p, {"action": registry.ROLLBACK, "entries": [*entries, entry]})
     return entry
 
 
-def restore_version(target: dict[str, Any]) -> None:
-    """Point models/production.dvc at ``target``'s bytes, check them out, verify them."""
-    atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [target["dvc"]]}, sort_keys=False))
-    try:
-        vcs.dvc("checkout", "--quiet", "--force", str(PRODUCTION_DVC), capture=True)
-    except IterateError:
-        try:
-            vcs.dvc("pull", "--quiet", "--force", str(PRODUCTION_DVC), capture=True)
-        except IterateError:
-            raise IterateError(
-                f"rollback: the bytes of v{target['version']} are neither in the DVC cache nor "
-                "in the remote; `dvc pull` on a machine that has them, or pick another version"
-            ) from None
-    actual = models.file_sha256(PRODUCTION / models.MODEL_FILE) \
-        if (PRODUCTION / models.MODEL_FILE).is_file() else None
-    if actual != target["model_sha256"]:
-        raise IterateError(f"rollback: the restored bytes of v{target['version']} do not match "
-                           "the registry's SHA-256; the cache or remote is corrupt")
+def commit(p: Params, journal: dict[str, Any]) -> None:
+    """Write the journal (from here on the change is decided), then carry it out."""
+    atomic.write_text(JOURNAL, json.dumps(journal))
+    finish(p)
+
+
+def finish(p: Params) -> None:
+    """Carry out the journal's change; safe to repeat after a crash at any point."""
+    journal = json.loads(JOURNAL.read_text(encoding="utf-8"))
+    entries = journal["entries"]
+    atomic.swap_in(PRODUCTION)
+    if journal["action"] == registry.PROMOTE:
+        vcs.dvc("add", "--quiet", str(PRODUCTION))
+        entries[-1]["dvc"] = read_dvc_out()
+    else:
+        atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [entries[-1]["dvc"]]},
+                                                         sort_keys=False))
+    history = changelog.changelog(p.registry.name, entries)
+    atomic.write_text(REGISTRY, registry.dump(entries, p.registry.name))
+    atomic.write_text(CHANGELOG, history)
+    JOURNAL.unlink()
+
+
+def recover(p: Params) -> str | None:
+    """Bring models/ back to a whole state after an interrupted promote or rollback: finish a
+    change whose journal was written, drop one that never got that far. Returns what it did."""
+    if JOURNAL.is_file():
+        action = json.loads(JOURNAL.read_text(encoding="utf-8"))["action"]
+        finish(p)
+        return f"finished an interrupted {action}"
+    if atomic.staging_dir(PRODUCTION).exists() or atomic.old_dir(PRODUCTION).exists():
+        atomic.discard_staging(PRODUCTION)
+        return "dropped an unfinished promotion or rollback that had changed nothing yet"
+    return None
 
 
 def release(entry: dict[str, Any]) -> dict[str, Any]:
