@@ -10,11 +10,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from iterate.errors import IterateError
+
+LOCK_TIMEOUT = 600.0
 
 
 def _file_mode() -> int:
@@ -50,6 +54,15 @@ def write_with(path: str | Path, writer: Callable[[str], object]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     _fsync_dir(path.parent)
+
+
+def remove_stale_temporaries(folder: Path) -> list[str]:
+    """Delete the temporary files a killed :func:`write_with` left in ``folder`` (call it only
+    while holding :func:`repo_lock`, so no live write is touched)."""
+    stale = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return [p.name for p in stale]
 
 
 def staging_dir(target: Path) -> Path:
@@ -99,16 +112,30 @@ def discard_staging(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def repo_lock(root: str | Path = ".", what: str = "iterate") -> Iterator[None]:
-    """Hold an exclusive lock on the repository for commands that change data or models."""
+def repo_lock(root: str | Path = ".", what: str = "iterate",
+              timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive lock on the repository while a command changes data or models.
+
+    A second command waits for the first (up to ``timeout`` seconds), then runs on the state
+    the first left; the lock dies with its process, so a killed command never leaves it held.
+    """
     path = Path(root) / ".iterate.lock"
     with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IterateError(
-                f"{what}: another iterate command holds {path}; wait for it to finish"
-            ) from None
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IterateError(f"{what}: another iterate command has held {path} for "
+                                       f"{timeout:.0f} s; wait for it to finish") from None
+                if not told:
+                    print(f"{what}: waiting for another iterate command to finish",
+                          file=sys.stderr)
+                    told = True
+                time.sleep(0.2)
         try:
             yield
         finally:

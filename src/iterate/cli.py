@@ -107,6 +107,7 @@ def cmd_land(args: argparse.Namespace) -> int:
     p = params_module.load(args.params)
     ensure_production_folder()
     with atomic.repo_lock(what="land"):
+        _recover(p)
         for path in args.files:
             _check_input_path(path)
         landed = store.list_batches(RAW)
@@ -167,6 +168,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
     with atomic.repo_lock(what="replay"):
+        _recover(p)
         infos = replay_batches(p, count=1 if args.next else None, through=args.through)
         if not infos:
             print(f"replay: every batch of {p.replay.source} has landed already")
@@ -214,12 +216,31 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _recover(p) -> None:
-    """Finish (or drop) a promote or rollback that was interrupted, before doing anything."""
-    from iterate import deploy
+    """Finish (or drop) a promote or rollback that was interrupted, and clear what a killed
+    landing left behind, before doing anything."""
+    from iterate import atomic, deploy, vcs
 
+    for folder in (RAW, QUARANTINE):
+        atomic.remove_stale_temporaries(folder)
+    if _raw_untracked():
+        vcs.dvc("add", "--quiet", str(RAW))
+        print(f"recovered: {RAW}.dvc now records every landed batch", file=sys.stderr)
     done = deploy.recover(p)
     if done:
         print(f"recovered: {done}", file=sys.stderr)
+
+
+def _raw_untracked() -> bool:
+    """A landing killed after writing its batch but before `dvc add`: data/raw holds more
+    batches than data/raw.dvc records (landing only ever adds files)."""
+    import yaml
+
+    dvc_file = RAW.with_suffix(".dvc")
+    landed = len(list(RAW.glob("*.parquet"))) if RAW.is_dir() else 0
+    if not dvc_file.is_file():
+        return landed > 0
+    recorded = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))["outs"][0].get("nfiles", 0)
+    return landed != recorded
 
 
 def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
@@ -234,8 +255,10 @@ def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from iterate import changelog, deploy
+    from iterate import atomic, changelog, deploy
 
+    with atomic.repo_lock(what="history"):
+        _recover(params_module.load(args.params))
     entries = deploy.read_registry()
     if args.json:
         print(json.dumps(entries, indent=2))
