@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench clean-venv
+.PHONY: help setup run test test-fast lint report bench clean-venv
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,10 @@ test-fast: setup ## run the tests without the slow end-to-end ones
 
 lint: setup ## ruff
 	$(BIN)/ruff check src tests bench
+
+BASE ?= main
+report: setup ## write report/report.md (+ plots): the gate, metrics, params and data vs BASE (default main)
+	$(BIN)/iterate report --base '$(BASE)'
 
 bench: setup ## run the benchmarks under bench/ (several minutes)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

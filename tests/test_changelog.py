@@ -200,7 +200,7 @@ def test_the_card_without_slices_names_no_weakest_slice(entries):
 def test_the_card_lists_the_input_contract(entries):
     text = changelog.card(NAME, entries[0], SCHEMA, OUTPUT)
 
-    assert "| distance | float | no | 0.0000 .. 1e+04 | 17 .. 4983 seen |" in text
+    assert "| distance | float | no | 0 .. 10000 | 17 .. 4983 seen |" in text
     assert "| temp | float | yes | -60 .. 140 | 10.9 .. 57.9 seen |" in text
     assert "| origin | category | no | EWR, JFK, LGA | 3 categories |" in text
     assert "| carrier | category | no | any | 3 categories |" in text
@@ -230,9 +230,6 @@ def test_history_table_shortens_a_long_reason(entries):
     assert row.endswith("x" * 59 + "…")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "changelog.history_table puts the reason in a cell as given (only shortened by _short): "
-    "a reason with a line break, e.g. --reason \"$(cat note.txt)\", splits the row in two"))
 def test_history_table_keeps_one_row_per_entry_for_a_reason_with_a_line_break(entries):
     entries[2]["reason"] = "bad evening scores\nsee incident 42"
     assert len(changelog.history_table(entries).splitlines()) == 2 + len(entries)

@@ -158,9 +158,6 @@ def test_changes_list_breaking_ones_first_and_each_one_once():
                             (COMPATIBLE, None, "decision threshold 0.3 -> 0.5")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "compat._column compares `values` as lists (old_values != new_values), so the same set "
-    "in another order is reported as 'accepted values widened'"))
 def test_the_same_accepted_values_in_another_order_are_no_change():
     new = edited(lambda m: cols(m)["origin"].update(values=["LGA", "JFK", "EWR"]))
     assert compat.compare(meta(), new) == []

@@ -41,7 +41,7 @@ def test_clean_sample_is_all_good_and_nothing_is_bad(sample, shipped):
 def test_good_rows_are_typed_time_utc_ints_int64_floats_float64_label_int64(sample, shipped):
     good = validate(sample, shipped).good
 
-    assert str(good[TIME].dtype) == "datetime64[ns, UTC]"
+    assert str(good[TIME].dtype) == "datetime64[us, UTC]"
     assert good["sched_dep_time"].dtype == np.int64
     assert good[LABEL].dtype == np.int64
     assert good["distance"].dtype == np.float64

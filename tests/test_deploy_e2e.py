@@ -76,6 +76,11 @@ class Scenario:
         return version
 
 
+def set_remote(repo: Repo, url: Path) -> None:
+    """What `dvc remote modify --local local url URL` writes, without starting DVC."""
+    (repo.path / ".dvc/config.local").write_text(f"['remote \"local\"']\n    url = {url}\n")
+
+
 def build(work: Path) -> Scenario:
     path = work / "repo"
     for name in template_files():
@@ -85,7 +90,7 @@ def build(work: Path) -> Scenario:
     repo = Repo(path)
     s = Scenario(repo, work)
     repo.git("init", "-q", "-b", "main")
-    repo.dvc("remote", "modify", "--local", "local", "url", str(work / "dvc-storage"))
+    set_remote(repo, work / "dvc-storage")
     repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "template, two warm-up batches, sgd_logistic")
@@ -110,10 +115,10 @@ def build(work: Path) -> Scenario:
     repo.dvc("repro")
     s.promote("third version, forced: the gate rejected it")
 
-    # A change of a model param, and a gate rule no candidate can pass.
+    # A change of a model param, and a gate rule no candidate can pass; params.yaml is left
+    # for `promote --tag` to commit, as a user who edits, runs `dvc repro` and promotes would.
     repo.set_params(**{"model.sgd_logistic.alpha": 0.001,
                        "gate.rules.roc_auc.min_improvement": 0.5})
-    repo.git("commit", "-q", "-am", "alpha 0.001; demand an impossible ROC AUC gain")
     repo.dvc("repro")
     s.snapshots["rejected gate"] = s.read("metrics/gate.json")
     before = (s.models_digest(), s.tags())
@@ -160,7 +165,7 @@ def build(work: Path) -> Scenario:
     # Rollback whose bytes are gone: no DVC cache, and a remote that holds nothing.
     shutil.rmtree(path / ".dvc/cache")
     (work / "empty-remote").mkdir()
-    repo.dvc("remote", "modify", "--local", "local", "url", str(work / "empty-remote"))
+    set_remote(repo, work / "empty-remote")
     dvc_file = (path / "models/production.dvc").read_bytes()
     before = (s.models_digest(), s.tags())
     s.results["rollback lost bytes"] = repo.iterate("rollback", "1.0.1", "--reason", "try",
@@ -369,6 +374,12 @@ def test_each_version_and_production_assignment_is_an_annotated_tag_on_its_commi
         assert subject == f"promote {NAME} v{version}"
         committed = yaml.safe_load(show(s, commit, "models/registry.yaml"))["versions"]
         assert (committed[-1]["action"], committed[-1]["version"]) == ("promote", version)
+
+
+def test_the_version_tag_commit_holds_the_params_the_version_was_trained_with(s):
+    committed = yaml.safe_load(show(s, f"{NAME}@v1.1.0", "params.yaml"))
+    assert committed["model"]["sgd_logistic"] == entry_of(s, "1.1.0")["model_params"][
+        "sgd_logistic"]
 
 
 def test_the_rollback_is_committed_with_its_reason(s):

@@ -139,10 +139,13 @@ def _change(c: dict[str, Any]) -> str:
 
 
 def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _num(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value:+.4f}" if signed else f"{value:.4g}" if abs(value) >= 10 else f"{value:.4f}"
+    if signed:
+        return f"{value:+.4f}"
+    return f"{value:g}" if float(value).is_integer() or abs(value) >= 10 else f"{value:.4f}"

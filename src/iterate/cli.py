@@ -8,6 +8,7 @@
     iterate rollback VERSION        bring an earlier version back into production
     iterate history [--json]        every version promoted or rolled back to
     iterate predict IN -o OUT       score a file with the production model
+    iterate report [--base REV]     markdown for a pull request: verdict, metrics, diffs, plots
     iterate loop                    the main job: replay, dvc repro, promote, commit; N times
 
 Each command runs from the repository's top folder and reads params.yaml once.
@@ -21,6 +22,7 @@ import sys
 from pathlib import Path
 
 from iterate import params as params_module
+from iterate import review
 from iterate.errors import IterateError
 from iterate.jsonfile import read_json
 from iterate.layout import (
@@ -90,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path)
     predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
     predict.set_defaults(func=cmd_predict)
+
+    review.add_parser(sub)
 
     loop = sub.add_parser("loop", help="replay batches, dvc repro, promote and commit, N times")
     loop.add_argument("--iterations", type=int, help="default: replay.iterations in params")

@@ -5,9 +5,9 @@ categories) and output API (classes, probability column). Comparing the candidat
 production classifies each difference:
 
 - breaking: a column removed or newly required, a dtype narrowed or changed in kind, a column
-  no longer nullable, an accepted range or value set narrowed, a class added or removed. Input
-  that production accepted may be refused (or mean something else), so promotion needs
-  ``--force --reason`` and the version's major number goes up.
+  no longer nullable, an accepted range or value set narrowed, a class added or removed, the
+  probability given for another class. Input that production accepted may be refused (or
+  mean something else), so promotion needs ``--force --reason`` and the major version goes up.
 - compatible: a new optional (nullable) column, a dtype widened (int to float), a column now
   nullable, a range widened, a category added or no longer known (it then encodes as unknown),
   a new decision threshold.
@@ -53,6 +53,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
         changes.append(Change(BREAKING, None, f"class {cls} removed"))
     for cls in sorted(set(new_classes) - set(old_classes)):
         changes.append(Change(BREAKING, None, f"class {cls} added"))
+    if old["output"].get("probability_of") != new["output"].get("probability_of"):
+        changes.append(Change(BREAKING, None, "probability is now of class "
+                              f"{new['output'].get('probability_of')}"))
     if old["output"].get("threshold") != new["output"].get("threshold"):
         before, after = old["output"].get("threshold"), new["output"].get("threshold")
         changes.append(Change(COMPATIBLE, None, f"decision threshold {before} -> {after}"))
@@ -61,6 +64,10 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 
 def breaking(changes: list[Change]) -> list[Change]:
     return [c for c in changes if c.kind == BREAKING]
+
+
+def _as_set(values: list[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
 
 
 def _column(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -81,7 +88,7 @@ def _column(name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Change]
         else:
             out.append(Change(COMPATIBLE, name, f"accepted {end} widened {o} -> {n}"))
     old_values, new_values = old.get("values"), new.get("values")
-    if old_values != new_values:
+    if _as_set(old_values) != _as_set(new_values):
         if new_values is not None and (old_values is None or set(old_values) - set(new_values)):
             out.append(Change(BREAKING, name, "accepted values narrowed"))
         else:

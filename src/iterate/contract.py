@@ -15,7 +15,12 @@ import pandas as pd
 from iterate.errors import ContractError
 from iterate.params import Column, Contract
 
-TZ_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+# a time of day followed by a zone: Z, +hh, +hhmm or +hh:mm
+TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+TIME_DTYPE = "datetime64[us, UTC]"  # microseconds: years 1..9999, unlike nanoseconds
+EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
+EXACT_INT = 2**53  # integers beyond this are not exact in float64
+MAX_TEXT_LENGTH = 200  # a category value longer than this is a broken export, not a category
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
     typed: dict[str, pd.Series] = {}
     typed[contract.time_column], bad_time = _parse_time(frame[contract.time_column])
     reasons.flag(bad_time, f"{contract.time_column}: not an ISO 8601 timestamp with a time zone")
+    reasons.flag(_implausible_time(typed[contract.time_column]),
+                 f"{contract.time_column}: before 1900 or in the future")
     typed.update(_check_features(frame, contract.columns, reasons))
     flag = reasons.flag
 
@@ -92,6 +99,7 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
     bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
     bad["reason"] = reasons.texts[~ok]
     _refuse_if_mostly_bad(where, contract, len(frame), bad)
+    _refuse_if_one_class(where, contract, good)
     return Validation(good=good, bad=bad.reset_index(drop=True))
 
 
@@ -146,6 +154,8 @@ def _check_features(frame: pd.DataFrame, columns: dict[str, Column],
         if col.dtype == "category":
             values = raw.astype("string").str.strip()
             typed[name] = values.where(~missing, None).astype("str")
+            long = values.str.len().fillna(0).to_numpy() > MAX_TEXT_LENGTH
+            flag(long, f"{name}: longer than {MAX_TEXT_LENGTH} characters")
             if col.values is not None:
                 outside = ~missing & ~values.isin(col.values).to_numpy(dtype=bool)
                 flag(outside, name + ": not one of the allowed values")
@@ -160,6 +170,8 @@ def _check_features(frame: pd.DataFrame, columns: dict[str, Column],
             if col.dtype == "int":
                 fractional = np.isfinite(values) & (values != np.round(values))
                 flag(fractional, f"{name}: not a whole number")
+                flag(np.isfinite(values) & (np.abs(values) >= EXACT_INT),
+                     f"{name}: too large to keep exactly (2**53 or more)")
             flag(np.isinf(values), f"{name}: infinite")
             if col.min is not None:
                 flag(values < col.min, f"{name}: below the minimum {col.min:g}")
@@ -187,6 +199,16 @@ def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFr
         )
 
 
+def _refuse_if_one_class(where: str, contract: Contract, good: pd.DataFrame) -> None:
+    present = sorted(good[contract.label].unique().tolist())
+    if contract.require_all_classes and len(present) < len(contract.classes):
+        raise ContractError(
+            f"{where}: the label {contract.label!r} holds one class only ({present}) in its good "
+            f"rows; a batch needs every class {contract.classes} to be scored as a holdout. "
+            "Check the export, or set contract.require_all_classes: false"
+        )
+
+
 def _is_missing(raw: pd.Series) -> np.ndarray:
     missing = raw.isna().to_numpy().copy()
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
@@ -197,12 +219,19 @@ def _is_missing(raw: pd.Series) -> np.ndarray:
 def _parse_time(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Parse timestamps to UTC; a value without a time zone is bad (its instant is unknown)."""
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        parsed = raw.dt.tz_convert("UTC")
-        return parsed, parsed.isna().to_numpy()
-    if pd.api.types.is_datetime64_dtype(raw):
-        return pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]"), np.ones(
-            len(raw), dtype=bool)
-    text = raw.astype("string").str.strip()
-    has_zone = text.str.contains(TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
-    parsed = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True, errors="coerce")
-    return parsed.astype("datetime64[ns, UTC]"), parsed.isna().to_numpy()
+        parsed = raw.dt.tz_convert("UTC").astype(TIME_DTYPE)
+    elif pd.api.types.is_datetime64_dtype(raw):
+        return pd.Series(pd.NaT, index=raw.index, dtype=TIME_DTYPE), np.ones(len(raw), dtype=bool)
+    else:
+        text = raw.astype("string").str.strip()
+        has_zone = text.str.contains(TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
+        parsed = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True,
+                                errors="coerce").astype(TIME_DTYPE)
+    return parsed, parsed.isna().to_numpy()
+
+
+def _implausible_time(parsed: pd.Series) -> np.ndarray:
+    """Labelled history cannot come from the future (nor, here, from before 1900): such a
+    time is a typo, e.g. 3013 for 2013."""
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
+    return (parsed.notna() & ((parsed < EARLIEST) | (parsed > latest))).to_numpy(dtype=bool)

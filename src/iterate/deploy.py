@@ -76,7 +76,7 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
         version, meta, evaluation, verdict, read_json(SLICES, STALE),
         replaced=replaced["version"] if replaced else None,
         data=batches.summary([b for b in store.list_batches(RAW) if b.id in seen]),
-        dvc_out={}, reason=reason.strip() if force else "; ".join(verdict["reasons"]),
+        dvc_out={}, reason=one_line(reason) if force else "; ".join(verdict["reasons"]),
         forced=force, commit=vcs.git_head(), time=batches.iso(datetime.now(UTC)))
 
     # Render everything first: a failure here changes nothing.
@@ -107,7 +107,7 @@ def rollback(p: Params, version: str, *, reason: str | None) -> dict[str, Any]:
     if current and current["model_sha256"] == target["model_sha256"]:
         raise IterateError(f"rollback: v{target['version']} is in production already")
     entry = registry.rollback(target, current["version"] if current else None,
-                              reason=reason.strip(), commit=vcs.git_head(),
+                              reason=one_line(reason), commit=vcs.git_head(),
                               time=batches.iso(datetime.now(UTC)))
     try:
         atomic.build_dir(PRODUCTION, lambda staging: dvcstore.restore(target, staging))
@@ -157,6 +157,11 @@ def recover(p: Params) -> str | None:
         atomic.discard_staging(PRODUCTION)
         return "dropped an unfinished promotion or rollback that had changed nothing yet"
     return None
+
+
+def one_line(text: str) -> str:
+    """A reason as one line (tables and the changelog show it so)."""
+    return " ".join(text.split())
 
 
 def release(entry: dict[str, Any]) -> dict[str, Any]:

@@ -44,20 +44,39 @@ def read_table(path: Path):
     try:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
-                           encoding="utf-8", encoding_errors="strict", on_bad_lines="error",
-                           engine="c")
+        options = {"dtype": str, "keep_default_na": False, "na_values": [""],
+                   "encoding": "utf-8", "encoding_errors": "strict", "engine": "c"}
+        header = pd.read_csv(path, header=None, nrows=1, **options).iloc[0].tolist()
+        repeated = sorted({str(h) for h in header if header.count(h) > 1})
+        if repeated:
+            raise ContractError(f"{path}: column {repeated[0]!r} appears more than once in the "
+                                "header; keep one")
+        return pd.read_csv(path, on_bad_lines="error", **options)
     except pd.errors.EmptyDataError:
         raise ContractError(f"{path}: the file is empty; land a file with a header and rows")\
             from None
-    except UnicodeDecodeError as exc:
-        raise ContractError(f"{path}: not UTF-8 text (byte {exc.start}); re-save it as UTF-8")\
-            from None
+    except UnicodeDecodeError:
+        raise ContractError(f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-save it as "
+                            "UTF-8") from None
     except (pd.errors.ParserError, ValueError, OSError, EOFError, gzip.BadGzipFile,
             zlib.error, pa.ArrowException) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ContractError(f"{path}: cannot be read as {_kind(name)} ({detail}); check the "
                             "file is complete and in that format") from None
+
+
+def _first_bad_byte(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is: its offset in the (decompressed) file and
+    its line."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        return f"byte {exc.start}, line {line}"
+    return "somewhere"
 
 
 def _kind(name: str) -> str:

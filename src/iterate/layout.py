@@ -21,7 +21,7 @@ GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
 # What one iteration changes in git (DVC-tracked data is committed as its .dvc / dvc.lock entry).
-COMMITTED = ["dvc.lock", "data", "models", "metrics", "plots"]
+COMMITTED = ["params.yaml", "dvc.yaml", "dvc.lock", "data", "models", "metrics", "plots"]
 
 
 def ensure_production_folder() -> None:

@@ -48,6 +48,7 @@ class Contract:
     max_bad_share: float = 0.2
     min_rows: int = 50
     extra_columns: Literal["refuse", "drop"] = "refuse"
+    require_all_classes: bool = True
 
     @property
     def features(self) -> list[str]:

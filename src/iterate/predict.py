@@ -35,9 +35,9 @@ def score(bundle: models.Bundle, version: str, frame: pd.DataFrame, where: str) 
     columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
                for name, spec in bundle.meta["input_schema"].items()}
     features = contract.check_features(frame, columns, where)
-    proba = bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1]
+    proba = np.round(bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1], 6)
     threshold = bundle.meta["output"]["threshold"]
-    scored = frame.assign(probability=np.round(proba, 6),
+    scored = frame.assign(probability=proba,  # the label follows the probability as written
                           predicted_label=(proba >= threshold).astype(int),
                           model_version=version)
     log = features.assign(score=proba, model_version=version)

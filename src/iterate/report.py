@@ -30,8 +30,11 @@ ADVICE = {"keep": "keep the production model as it is",
           "incremental": "update the production model incrementally on the new data",
           "full": "refit the model in full on the training window"}
 INLINE_ROWS = 15  # a diff file with more changed rows than this is folded into <details>
-MAX_ROWS = 100  # rows shown per diff file; the rest are counted
+MAX_ROWS = 60  # rows shown per diff file; the rest are counted (a PR comment holds 65,536
+# characters)
 MAX_REASONS = 10
+
+HEX = frozenset("0123456789abcdef")
 
 Optional = dict[str, Any] | str | None
 
@@ -52,7 +55,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
     base = context.get("base")
     parts = [
         *header(gate, context),
-        *verdict_section(gate),
+        *verdict_section(gate, context.get("committed_verdict"), context.get("head")),
         *metrics_section(evaluation),
         *diff_section("Params", "params", params_diff, base, unchanged="details"),
         *diff_section("Metrics", "metrics", metrics_diff, base, unchanged="count"),
@@ -88,11 +91,19 @@ def header(gate: dict[str, Any], context: dict[str, Any]) -> list[str]:
     return lines
 
 
-def verdict_section(gate: dict[str, Any]) -> list[str]:
-    """The verdict first, then every rule that decided it."""
+def verdict_section(gate: dict[str, Any], committed: str | None = None,
+                    head: str | None = None) -> list[str]:
+    """The verdict first, then every rule that decided it. ``committed``: the verdict of the
+    commit's own metrics/gate.json, when the workspace's differs."""
     verdict = gate.get("verdict", "?")
     icon, label, meaning = VERDICTS.get(verdict, ("❔", verdict.upper(), "unknown verdict"))
     lines = [f"## {icon} Gate: {label}", "", f"**{label}**: {meaning}."]
+    if committed:
+        was = VERDICTS.get(committed, ("", committed.upper(), ""))[1]
+        lines += ["", f"_The commit{f' `{head[:12]}`' if head else ''} says **{was}** in its "
+                      "metrics/gate.json; the workspace's differs (the pipeline re-ran here, "
+                      "e.g. `dvc repro` after a promotion committed without a re-run). This "
+                      "report shows the workspace._"]
     holdout = gate.get("holdout") or {}
     if holdout:
         lines += ["", f"Judged on holdout batch `{holdout.get('batch')}` "
@@ -173,6 +184,8 @@ def metrics_table(metrics: dict[str, Any]) -> list[str]:
 def _reading(metric: str, low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return ""
+    if low == high == 0:
+        return "same predictions"
     if low <= 0 <= high:
         return "no clear difference"
     higher = HIGHER_IS_BETTER.get(metric, True)
@@ -204,24 +217,25 @@ def diff_section(title: str, kind: str, diff: Optional, base: str | None,
         rows = files[name]
         changed = [(k, v) for k, v in sorted(rows.items()) if _changed(v)]
         same = [(k, v) for k, v in sorted(rows.items()) if not _changed(v)]
-        summary = (f"`{name}`: {len(changed)} changed, {len(same)} unchanged"
-                   if changed else f"`{name}`: nothing changed ({len(same)} unchanged)")
+        counts = (f"{len(changed)} changed, {len(same)} unchanged" if changed
+                  else f"nothing changed ({len(same)} unchanged)")
         if changed:
             table = _diff_table(changed, f"{command} --targets {name}")
             if len(changed) <= INLINE_ROWS:
-                lines += [summary, "", *table, ""]
-            else:
-                lines += [f"<details><summary>{_html(summary)}</summary>", "", *table, "",
-                          "</details>", ""]
+                lines += [f"`{name}`: {counts}", "", *table, ""]
+            else:  # markdown is not rendered inside <summary>
+                lines += [f"<details><summary><code>{_html(name)}</code>: {counts}</summary>",
+                          "", *table, "", "</details>", ""]
         else:
-            lines += [summary, ""]
+            lines += [f"`{name}`: {counts}", ""]
         if same and unchanged == "details":
             body = ["| key | value |", "|---|---|"]
             body += [f"| {_cell(k)} | {_value(v.get('new', v.get('old')))} |"
                      for k, v in same[:MAX_ROWS]]
             if len(same) > MAX_ROWS:
                 body.append(f"| … {len(same) - MAX_ROWS} more | |")
-            lines += [f"<details><summary>{len(same)} unchanged in {_html(name)}</summary>", "",
+            lines += [f"<details><summary>{len(same)} unchanged in <code>{_html(name)}</code>"
+                      "</summary>", "",
                       *body, "", "</details>", ""]
     return lines
 
@@ -276,10 +290,9 @@ def slices_section(slices: Optional, gate: dict[str, Any]) -> list[str]:
         return lines + ["No slice guard was judged for this verdict.", *small_line, ""]
     if not failed:
         scopes = [r.get("scope", "").partition("=")[2] for r in rules]
-        metric = _name(rules[0].get("metric"))
-        return lines + [f"All {len(rules)} slice guards pass ({metric} on {column}: "
-                        f"{_list(scopes, 10)}).", *([""] + small_line if small_line else []),
-                        ""]
+        lines.append(f"All {len(rules)} slice guards pass ({_name(rules[0].get('metric'))} on "
+                     f"{column}: {_list(scopes, 10)}).")
+        return lines + ([""] + small_line if small_line else []) + [""]
     lines += [f"{len(failed)} of {len(rules)} slice guards fail:", "",
               "| slice | metric | candidate | production | Δ | 95% CI of Δ | "
               "passes when improvement CI low ≥ |",
@@ -447,8 +460,8 @@ def plots_section(plots: list[dict[str, str]] | str | None) -> list[str]:
 
 
 def _missing(reason: str | None, default: str) -> str:
-    return f"_{_cap(_text(reason if isinstance(reason, str) and reason else default))}._" \
-        .replace("._.", ".")  # a reason ending in "." keeps one
+    text = _text(reason if isinstance(reason, str) and reason else default).rstrip(".")
+    return f"_{_cap(text)}._"
 
 
 def _is_number(x: Any) -> bool:
@@ -503,6 +516,8 @@ def _value(x: Any, signed: bool = False) -> str:
         return text if "e" not in text else f"{x:{sign}.2e}"
     if isinstance(x, list | dict):
         return _cell(json.dumps(x, separators=(", ", ": ")))
+    if isinstance(x, str) and len(x) >= 32 and all(c in HEX for c in x.lower()):
+        return f"`{x[:12]}…`"  # a hash: its start identifies it
     return _cell(str(x))
 
 
@@ -512,7 +527,7 @@ def _name(metric: Any) -> str:
 
 def _text(x: Any) -> str:
     """Free text from a JSON file, made safe for markdown (no HTML, no table breaks)."""
-    return str(x).replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    return str(x).replace("<", "&lt;").replace("\r", " ").replace("\n", " ")
 
 
 def _cell(x: Any) -> str:
@@ -530,7 +545,9 @@ def _list(items: list[str], limit: int) -> str:
 
 
 def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
+    """Capitalised like a sentence, unless it starts with a path or a name in backticks."""
+    first = text.split(" ", 1)[0]
+    return text if "/" in first or first.startswith("`") else text[:1].upper() + text[1:]
 
 
 def _s(n: int) -> str:

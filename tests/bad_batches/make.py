@@ -88,6 +88,8 @@ def corpus() -> dict[str, bytes]:
         "missing_column.csv": lambda: csv_bytes(w2.drop(columns=["distance"])),
         "extra_column.csv": lambda: csv_bytes(w2.assign(tailnum="N14228")),
         "renamed_column.csv": lambda: csv_bytes(w2.rename(columns={"dest": "destination"})),
+        "duplicate_column.csv": lambda: csv_bytes(pd.concat(  # distance in miles, then in km
+            [w2, (w2["distance"].astype(float) * 1.609344).round(1).astype(str)], axis=1)),
         # a whole column of the wrong type: every row bad, refused (max_bad_share)
         "words_in_numeric_column.csv": lambda: csv_bytes(w2.assign(distance="far")),
         "naive_timestamps.csv": lambda: csv_bytes(
@@ -109,6 +111,9 @@ def corpus() -> dict[str, bytes]:
         "unparseable_timestamps.csv": lambda: csv_bytes(edit(w2, {
             3: {TIME: "yesterday"}, 7: {TIME: "2013-01-32T10:00:00Z"},
             12: {TIME: "09/01/2013 10:00 +00:00"}})),
+        # a typo in the year: a well-formed timestamp, 1000 years off
+        "year_typo_timestamp.csv": lambda: csv_bytes(edit(w2, {
+            9: {TIME: "3" + w2.loc[9, TIME][1:]}})),
         "formula_injection.csv": lambda: csv_bytes(edit(w2, {
             # bad rows (quarantined): their formula cells must be quoted there
             2: {"distance": "=1+2", "carrier": "@SUM(A1)", "dest": "+cmd|' /C calc'!A0"},

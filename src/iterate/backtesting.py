@@ -1,0 +1,323 @@
+"""``iterate backtest``: replay the whole history under several model-update policies, in one
+process (no DVC per step), test-then-train, and compare what each policy would have delivered.
+
+Reads the params file (the ``backtest`` section, and ``replay.source``, the contract, model,
+split, train, evaluate, gate and drift settings), cuts the source into batches as
+``iterate replay`` does, runs :mod:`iterate.backtest` and writes, relative to the current folder:
+
+    metrics/backtest.json          per policy: mean metrics, refits, promotions, compute, series
+    plots/backtest/metrics.csv     one row per batch x policy
+    plots/backtest/<policy>.csv    the same, one file per policy (for ``dvc plots``)
+    plots/backtest/backtest.png    ROC AUC, F1 and log loss over time, one line per policy
+
+It prints a progress line on stderr while it runs (on a terminal) and a table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from iterate import params as params_module
+from iterate.errors import IterateError, ParamsError
+
+PARAMS = ("backtest", "replay", "contract", "split", "model", "train", "evaluate", "gate",
+          "drift")
+METRICS_FILE = Path("metrics/backtest.json")
+PLOTS_DIR = Path("plots/backtest")
+TABLE_FILE = PLOTS_DIR / "metrics.csv"
+FIGURE_FILE = PLOTS_DIR / "backtest.png"
+POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
+PolicyName = Literal["frozen", "full-every-k", "incremental", "drift-triggered", "gated"]
+COLORS = {"frozen": "#7f7f7f", "full-every-k": "#1f77b4", "incremental": "#2ca02c",
+          "drift-triggered": "#ff7f0e", "gated": "#d62728"}
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The ``backtest:`` section of the params file (every key optional)."""
+
+    policies: list[PolicyName] = field(default_factory=lambda: list(POLICY_NAMES))
+    model: Literal["sgd_logistic", "hist_gradient_boosting"] = "sgd_logistic"
+    warmup: int = 4  # batches of the first fit, shared by every policy
+    window: int | Literal["all"] | None = None  # refits train on this many batches; null: split
+    every: int = 4  # full-every-k: a full refit after every this many batches
+    jobs: int = 0  # worker processes fitting the planned refits ahead; 0: all in this process
+
+
+# --------------------------------------------------------------------------- params
+
+
+def load(path: str | Path = params_module.DEFAULT_PATH) -> tuple[params_module.Params, Backtest]:
+    """The params file's sections and its ``backtest`` section, both validated.
+
+    The ``backtest`` section is taken out before the rest is parsed (so this works whether or
+    not :class:`iterate.params.Params` knows the section) and built with the same checks: an
+    unknown key or a wrong type is refused naming ``backtest.<key>``.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(str(path), "file not found; give --params PATH or run from the "
+                          "repository's top folder") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(str(path), f"not valid YAML: {exc}".replace("\n", " ")) from None
+    section: Any = {}
+    if isinstance(raw, dict) and "backtest" in raw:
+        raw = dict(raw)
+        section = raw.pop("backtest")
+        section = {} if section is None else section
+    p = params_module.parse(raw)
+    bt = params_module._build(Backtest, section, "backtest")
+    check(bt)
+    return p, bt
+
+
+def check(bt: Backtest) -> None:
+    """Impossible combinations of the ``backtest`` section, refused naming the key."""
+    if not bt.policies:
+        raise ParamsError("backtest.policies", f"name at least one of {', '.join(POLICY_NAMES)}")
+    twice = sorted({p for p in bt.policies if bt.policies.count(p) > 1})
+    if twice:
+        raise ParamsError("backtest.policies", f"{twice[0]} is listed twice")
+    if "incremental" in bt.policies and bt.model != "sgd_logistic":
+        raise ParamsError("backtest.model", f"the incremental policy needs a model that learns "
+                          f"with partial_fit; {bt.model} cannot. Use sgd_logistic (every policy "
+                          "then uses it: a fair comparison) or drop incremental from "
+                          "backtest.policies")
+    for key, value in (("warmup", bt.warmup), ("every", bt.every)):
+        if value < 1:
+            raise ParamsError(f"backtest.{key}", f"must be >= 1, got {value}")
+    if bt.jobs < 0:
+        raise ParamsError("backtest.jobs", f"must be >= 0, got {bt.jobs}")
+    if isinstance(bt.window, int) and bt.window < 1:
+        raise ParamsError("backtest.window", f"must be >= 1, 'all' or null, got {bt.window}")
+
+
+def settings(p: params_module.Params, bt: Backtest):
+    """The core's settings: the chosen model kind with its hyper-parameters from ``model``."""
+    from iterate import backtest
+
+    window = bt.window if bt.window is not None else p.split.window
+    return backtest.Settings(
+        contract=p.contract, model=dataclasses.replace(p.model, kind=bt.model), gate=p.gate,
+        evaluate=p.evaluate, drift=p.drift, policies=tuple(bt.policies), warmup=bt.warmup,
+        window=None if window == "all" else window, every=bt.every,
+        reference_rows=p.train.reference_rows, jobs=bt.jobs)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Register ``backtest`` on the sub-parsers of ``iterate``'s parser."""
+    parser = sub.add_parser("backtest", help="replay the history under several update policies "
+                            "(one run, no DVC per step) and compare them",
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    # SUPPRESS: `iterate --params X backtest` keeps X; `iterate backtest --params X` sets it
+    parser.add_argument("--params", type=Path, default=argparse.SUPPRESS,
+                        help="params file (default: params.yaml)")
+    parser.set_defaults(func=cmd_backtest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m iterate.backtesting [--params PATH]``: the command on its own."""
+    parser = argparse.ArgumentParser(prog="iterate backtest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
+                        help="params file (default: params.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        return cmd_backtest(args)
+    except IterateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted; outputs are written only at the end, so none is half-written",
+              file=sys.stderr)
+        return 130
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    p, bt = load(getattr(args, "params", None) or params_module.DEFAULT_PATH)
+    s = settings(p, bt)
+    from iterate import backtest, landing
+
+    source = Path(p.replay.source)
+    if not source.is_file():
+        raise IterateError(f"replay.source: {source} not found; point replay.source in the "
+                           "params file at your history (CSV, CSV.gz or Parquet)")
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
+    table = landing.read_table(source)
+    seconds["read"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    batches, skipped = backtest.cut(table, p.contract, p.replay.batch_days)
+    seconds["cut_and_validate"] = time.perf_counter() - tick
+    backtest.check(s, len(batches))
+    print(f"backtest: {len(batches)} batches of {p.replay.batch_days} day(s) from {source} "
+          f"({sum(len(b.frame) for b in batches):,} good rows); first fit on "
+          f"{s.warmup}, then {len(batches) - s.warmup} scored and learnt from one by one; "
+          f"{len(s.policies)} policies, {s.model.kind}, window "
+          f"{s.window if s.window is not None else 'all'}")
+    for item in skipped:
+        print(f"  skipped source batch {item['batch']}: {item['reason']}")
+
+    tick = time.perf_counter()
+    result = backtest.run(batches, s, progress=Progress(sys.stderr))
+    seconds["replay"] = time.perf_counter() - tick
+    summary = backtest.summary(result)
+    tick = time.perf_counter()
+    write(result, summary, source=source, batch_days=p.replay.batch_days, skipped=skipped,
+          seconds=seconds)
+    seconds["write"] = time.perf_counter() - tick
+    print()
+    print(table_text(summary))
+    print(f"\nwrote {METRICS_FILE}, {TABLE_FILE} (+ one CSV per policy) and {FIGURE_FILE} in "
+          f"{time.perf_counter() - began:.1f} s (replay {seconds['replay']:.1f} s)")
+    return 0
+
+
+class Progress:
+    """A one-line progress bar redrawn with ``\\r`` on a terminal; silent otherwise."""
+
+    def __init__(self, stream: Any, width: int = 30):
+        self.stream = stream
+        self.width = width
+        self.start = time.perf_counter()
+        self.first: float | None = None  # when the first batch was done (after the first fit)
+        self.live = hasattr(stream, "isatty") and stream.isatty()
+
+    def __call__(self, done: int, total: int, batch: Any) -> None:
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        filled = round(self.width * done / total)
+        left = f", ~{(now - self.first) / (done - 1) * (total - done):.0f} s left" \
+            if done > 1 else ""
+        self.stream.write(f"\rbacktest [{'#' * filled}{'.' * (self.width - filled)}] "
+                          f"{done}/{total} batches, {batch.start}, {now - self.start:.0f} s"
+                          f"{left} ")
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write(result: Any, summary: dict[str, Any], *, source: Path, batch_days: int,
+          skipped: list[dict[str, Any]], seconds: dict[str, float]) -> None:
+    """Write the JSON, the CSVs and the PNG (each atomically)."""
+    from iterate import atomic, backtest
+    from iterate.jsonfile import write_json
+
+    write_json(METRICS_FILE, {
+        "source": str(source), "batch_days": batch_days, **summary, "skipped": skipped,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    })
+    rows = backtest.frame(result)
+    atomic.write_with(TABLE_FILE, lambda tmp: rows.to_csv(tmp, index=False))
+    for name in POLICY_NAMES:
+        path = PLOTS_DIR / f"{name}.csv"
+        if name in result.policies:
+            mine = rows[rows["policy"] == name].drop(columns="policy")
+            atomic.write_with(path, lambda tmp, mine=mine: mine.to_csv(tmp, index=False))
+        else:
+            path.unlink(missing_ok=True)  # a policy of an earlier run: not part of this one
+    fig = figure(rows, summary)
+    atomic.write_with(FIGURE_FILE, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+
+
+def figure(rows: Any, summary: dict[str, Any]) -> Any:
+    """ROC AUC, F1 and log loss per batch, one line per policy (legend: means and refits)."""
+    import pandas as pd
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
+    s = summary["settings"]
+    panels = (("roc_auc", "ROC AUC", "ROC AUC\n(higher is better)"),
+              ("f1", "F1", f"F1 at threshold {s['threshold']:g}\n(higher is better)"),
+              ("log_loss", "log loss", "log loss, log scale\n(lower is better)"))
+    fig = Figure(figsize=(14, 10), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True)
+    for ax, (metric, short, label) in zip(axes, panels, strict=True):
+        for name, info in summary["policies"].items():
+            mine = rows[rows["policy"] == name]
+            frozen = name == "frozen"
+            ax.plot(pd.to_datetime(mine["start"]), mine[metric], color=COLORS.get(name),
+                    marker=".", linewidth=1.8 if frozen else 1.3, linestyle="--" if frozen else "-",
+                    label=f"{name}: {_fmt(info['mean'][metric])}\n  {_changes(name, info)}")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small",
+                  title=f"mean {short}", title_fontsize="small")
+    losses = rows["log_loss"].dropna()
+    axes[-1].set_yscale("log")
+    if len(losses):
+        ticks = [t for t in (0.2, 0.3, 0.5, 0.7, 1, 2, 3, 5, 10, 20, 50)
+                 if losses.min() / 1.5 <= t <= losses.max() * 1.5]
+        axes[-1].set_yticks(ticks, [f"{t:g}" for t in ticks])
+        axes[-1].minorticks_off()
+    locator = AutoDateLocator()
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes[-1].set_xlabel("batch (its first day); each batch is scored by the model a policy had "
+                        "before learning from that batch")
+    b = summary["batches"]
+    fig.suptitle(f"Backtest of model-update policies: {b['scored']} batches scored "
+                 f"({b['first_scored'][:10]} .. {b['last_scored'][-10:]}), {s['model']}, "
+                 f"refit window {s['window']} batches, first fit on {s['warmup']} batches")
+    return fig
+
+
+def _changes(name: str, info: dict[str, Any]) -> str:
+    if name == "incremental":
+        return f"{info['partial_fits']} partial fits"
+    if name == "gated":
+        return f"{info['promotions']} of {info['refits']} candidates promoted"
+    return f"{info['refits']} refits"
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def table_text(summary: dict[str, Any]) -> str:
+    """The policies side by side: mean metrics over the scored batches, updates and compute."""
+    header = ["policy", "ROC AUC", "F1", "log loss", "refits", "partial fits", "promotions",
+              "fit s", "check s", "rows trained"]
+    body = []
+    for name, info in summary["policies"].items():
+        mean = info["mean"]
+        body.append([name, _fmt(mean["roc_auc"]), _fmt(mean["f1"]), _fmt(mean["log_loss"]),
+                     str(info["refits"]), str(info["partial_fits"]), str(info["promotions"]),
+                     f"{info['fit_seconds']:.1f}", f"{info['check_seconds']:.1f}",
+                     f"{info['rows_trained']:,}"])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    b = summary["batches"]
+    lines.insert(0, f"mean over {b['scored']} scored batches ({b['first_scored'][:10]} .. "
+                    f"{b['last_scored'][-10:]}, {b['rows_scored']:,} rows), each batch scored "
+                    "before the policy learnt from it:")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
