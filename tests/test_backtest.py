@@ -324,3 +324,31 @@ def test_add_parser_registers_backtest_and_both_places_for_params(argv, expected
     backtesting.add_parser(parser.add_subparsers(required=True))
     args = parser.parse_args(argv)
     assert args.func is backtesting.cmd_backtest and args.params == Path(expected)
+
+
+class FakeTerminal:
+    def __init__(self, tty: bool):
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_one_redrawn_line_on_a_terminal_and_silent_elsewhere():
+    batch = stream(1)[0]
+    for tty in (True, False):
+        out = FakeTerminal(tty)
+        progress = backtesting.Progress(out)
+        for done in (1, 2, 3):
+            progress(done, 3, batch)
+        if tty:
+            assert out.text.count("\r") == 3 and out.text.endswith("\n")
+            assert "3/3 batches" in out.text and "s left" in out.text
+        else:
+            assert out.text == ""

@@ -78,7 +78,10 @@ class Settings:
     window: int | None = 8  # refits train on this many latest batches; None: all so far
     every: int = 4  # full-every-k's k
     reference_rows: int = 20000  # drift reference sample of the training rows
-    jobs: int = 0  # processes fitting the planned refits ahead; 0: every fit in this process
+    # worker processes fitting the planned refits ahead; 0: every fit in this process. They are
+    # started with "spawn": a script calling run() with jobs > 0 needs the usual
+    # `if __name__ == "__main__":` guard
+    jobs: int = 0
 
 
 @dataclass(frozen=True)

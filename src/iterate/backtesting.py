@@ -1,5 +1,6 @@
 """``iterate backtest``: replay the whole history under several model-update policies, in one
-process (no DVC per step), test-then-train, and compare what each policy would have delivered.
+process (no DVC per step; ``backtest.jobs`` may add worker processes for the fits known in
+advance), test-then-train, and compare what each policy would have delivered.
 
 Reads the params file (the ``backtest`` section, and ``replay.source``, the contract, model,
 split, train, evaluate, gate and drift settings), cuts the source into batches as

@@ -244,7 +244,7 @@ def _raw_untracked() -> bool:
     if not dvc_file.is_file():
         return landed > 0
     recorded = yaml.safe_load(dvc_file.read_text(encoding="utf-8"))["outs"][0].get("nfiles", 0)
-    return landed != recorded
+    return landed > recorded  # fewer: a clone that has not pulled yet, not a crash
 
 
 def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:

@@ -149,6 +149,7 @@ def recover(p: Params) -> str | None:
     """Bring models/ back to a whole state after an interrupted promote or rollback: finish a
     change whose journal was written, drop one that never got that far. Returns what it did."""
     atomic.remove_stale_temporaries(PRODUCTION.parent)
+    dvcstore.PROBE.unlink(missing_ok=True)  # a killed rollback's fetch probe
     if JOURNAL.is_file():
         action = json.loads(JOURNAL.read_text(encoding="utf-8"))["action"]
         finish(p)

@@ -44,7 +44,8 @@ def _complete(cache, dir_md5: str) -> bool:
 
 
 def _fetch(out: dict[str, Any]) -> None:
-    """``dvc fetch`` the out through a throw-away .dvc file (the workspace is not touched)."""
+    """``dvc fetch`` the out through a throw-away .dvc file (the workspace is not touched; DVC
+    refuses a git-ignored .dvc file, so the probe is not ignored, and lives only this long)."""
     PROBE.write_text(yaml.safe_dump({"outs": [{**out, "path": "rollback-probe"}]}))
     try:
         vcs.dvc("fetch", "--quiet", str(PROBE), capture=True)
