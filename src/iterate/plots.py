@@ -10,6 +10,9 @@ from typing import Any
 import numpy as np
 
 GRID = np.linspace(0.0, 1.0, 101)
+METRIC_NAMES = {"roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss", "brier": "Brier score",
+                "accuracy": "accuracy", "precision": "precision", "recall": "recall"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 COLORS = {"candidate": "#1f77b4", "production": "#d62728"}
 
 
@@ -95,18 +98,22 @@ def performance_figure(history: Any) -> Any:
     ax = fig.subplots()
     x = list(range(len(history)))
     metric = history["metric"].iloc[-1]
-    ax.fill_between(x, history["low"], history["high"], color=COLORS["production"], alpha=0.2,
-                    label="95% CI")
-    ax.plot(x, history["value"], color=COLORS["production"], marker="o", label="production")
-    ax.step(x, history["at_promotion"], where="mid", color="grey", linestyle="--",
-            label="at promotion")
+    value, low, high = history["value"], history["low"], history["high"]
+    ax.fill_between(x, low, high, color=COLORS["production"], alpha=0.2, label="95% CI")
+    ax.errorbar(x, value, yerr=[value - low, high - value], color=COLORS["production"],
+                marker="o", capsize=3, label="production, on the batch as it arrived")
+    ax.step(x, history["at_promotion"], where="mid", color="grey", linestyle="--")
+    ax.scatter(x, history["at_promotion"], color="grey", marker="_", s=200,
+               label="its value at promotion")
     alarms = history["degraded"].astype(bool).to_numpy()
     if alarms.any():
         ax.scatter(np.array(x)[alarms], history["value"][alarms], color="black", marker="x",
                    s=80, zorder=3, label="degradation alarm")
     _batch_axis(ax, history["start"])
-    ax.set(title=f"Production model's {metric} on each new batch, before training on it",
-           ylabel=metric)
+    name = METRIC_NAMES.get(metric, metric)
+    ax.set(title=f"Production model's {name} on each new batch, before training on it",
+           ylabel=name)
+    ax.margins(y=0.15)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return fig
@@ -131,18 +138,21 @@ def drift_figure(history: Any, thresholds: dict[str, float]) -> Any:
                                   "categorical columns and label: Jensen-Shannon distance"),
                                  strict=True):
         rows = history[history["effect"] == effect]
-        for column, points in rows.groupby("column", sort=True):
+        for i, (column, points) in enumerate(rows.groupby("column", sort=True)):
             x = [position[b] for b in points["start"]]
-            ax.plot(x, points["effect_size"], marker=".", label=column, color=colors[column])
+            ax.plot(x, points["effect_size"], marker=MARKERS[i % len(MARKERS)], markersize=4,
+                    label=column, color=colors[column])
             drifted = (points["status"] == "drift").to_numpy()
             ax.scatter(np.array(x)[drifted], points["effect_size"][drifted], s=60,
                        facecolors="none", edgecolors=colors[column])
         ax.axhline(thresholds[effect], color="black", linestyle="--", linewidth=1,
-                   label="threshold")
+                   label=f"threshold {thresholds[effect]:g}")
         ax.set(title=f"Drift of {title} (circled: drift)", ylabel=effect.replace("_", "-"))
         if effect == "psi":
             ax.set_yscale("symlog", linthresh=0.1)
-            ax.set_ylim(bottom=0)
+            ax.set_yticks([0, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10])
+            ax.set_yticklabels(["0", "0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"])
+            ax.set_ylim(0, max(1.0, float(rows["effect_size"].max() or 0) * 1.5))
         else:
             ax.set_ylim(0, max(1.2 * thresholds[effect], float(rows["effect_size"].max() or 0)))
         ax.grid(alpha=0.3)
