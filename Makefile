@@ -41,3 +41,49 @@ bench: setup ## run the benchmarks under bench/ (several minutes)
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)
+
+# Experiments (docs/experiments.md). They start from the last commit, so `make run` first.
+# DVC runs them in a copy of the repository under .dvc/tmp/exps, where each stage runs `python`
+# (and the queue workers `dvc`) from PATH: the venv's bin goes first, and PYTHONPATH=src makes a
+# stage import the code of its own copy instead of the workspace's (the editable install).
+.PHONY: exp exp-grid exp-show exp-branch
+EXP_ENV = PATH="$(abspath $(BIN)):$$PATH" PYTHONPATH=src
+EXP_READY = git cat-file -e HEAD:dvc.lock 2>/dev/null || { echo "error: no iteration is \
+	committed yet; run \`make run\` first (experiments start from the last commit)" >&2; exit 2; }
+GRID ?= split.window=4,8
+JOBS ?= 2
+# exp-show: the params that differ between the rows, these metrics of evaluation.json and gate.json
+EXP_KEEP = Experiment\b|Created\b|State\b|metrics\.(roc_auc|f1|log_loss)\.(candidate|delta)\b|verdict\b
+PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd '|' -)
+
+exp: setup ## one experiment from the last commit: make exp S="model.kind=sgd_logistic train.mode=incremental"
+	@test -n "$(S)" || { echo 'usage: make exp S="model.kind=sgd_logistic train.mode=incremental"' >&2; exit 2; }
+	@$(EXP_READY)
+	$(EXP_ENV) $(BIN)/dvc exp run --temp $(foreach s,$(S),-S '$(s)')
+
+exp-grid: setup ## queue the sweep GRID (default "split.window=4,8"), run it JOBS=2 at a time, wait
+	@$(EXP_READY)
+	@set -eo pipefail; export $(EXP_ENV); \
+	out=$$($(BIN)/dvc exp run --queue $(foreach s,$(GRID),-S '$(s)')); echo "$$out"; \
+	names=$$(sed -n "s/^Queued experiment '\([^']*\)'.*/\1/p" <<< "$$out"); \
+	test -n "$$names" || { echo "error: nothing was queued" >&2; exit 1; }; \
+	$(BIN)/dvc queue start -j $(JOBS); \
+	echo "waiting for:" $$names "(dvc queue status; dvc queue logs -f NAME)"; \
+	while $(BIN)/dvc queue status | grep -E ' (Queued|Running) *$$' >/dev/null; do sleep 5; done; \
+	status=$$($(BIN)/dvc queue status); echo "$$status"; failed=; \
+	for n in $$names; do \
+		grep -Eq "^[0-9a-f]+ +$$n +.* Success *$$" <<< "$$status" || failed="$$failed $$n"; \
+	done; \
+	test -z "$$failed" || { echo "error: failed:$$failed (dvc queue logs NAME)" >&2; exit 1; }; \
+	echo "compare them: make exp-show"
+
+exp-show: setup ## the experiments of the last commit as markdown: changed params, key metrics, verdict
+	@$(EXP_READY)
+	@$(BIN)/dvc exp show --md --no-pager --only-changed --keep '$(EXP_KEEP)' \
+		--drop '^(?!(params\.yaml:)?($(PARAM_SECTIONS))\.)' \
+		--sort-by metrics.roc_auc.candidate --sort-order desc
+
+exp-branch: setup ## experiment EXP as git branch BRANCH, for a pull request: make exp-branch EXP=name BRANCH=try-x
+	@test -n "$(EXP)" && test -n "$(BRANCH)" || { echo 'usage: make exp-branch EXP=name BRANCH=try-x (names: make exp-show)' >&2; exit 2; }
+	$(BIN)/dvc exp branch '$(EXP)' '$(BRANCH)'
+	@echo "next: git switch $(BRANCH) && dvc checkout && dvc push && git push -u origin $(BRANCH), then open a pull request"

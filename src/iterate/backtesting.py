@@ -20,14 +20,12 @@ import argparse
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Any
 
 from iterate import params as params_module
-from iterate.errors import IterateError, ParamsError
+from iterate.errors import IterateError
+from iterate.params import POLICY_NAMES, Backtest
 
 PARAMS = ("backtest", "replay", "contract", "split", "model", "train", "evaluate", "gate",
           "drift")
@@ -35,72 +33,17 @@ METRICS_FILE = Path("metrics/backtest.json")
 PLOTS_DIR = Path("plots/backtest")
 TABLE_FILE = PLOTS_DIR / "metrics.csv"
 FIGURE_FILE = PLOTS_DIR / "backtest.png"
-POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
-PolicyName = Literal["frozen", "full-every-k", "incremental", "drift-triggered", "gated"]
 COLORS = {"frozen": "#7f7f7f", "full-every-k": "#1f77b4", "incremental": "#2ca02c",
           "drift-triggered": "#ff7f0e", "gated": "#d62728"}
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """The ``backtest:`` section of the params file (every key optional)."""
-
-    policies: list[PolicyName] = field(default_factory=lambda: list(POLICY_NAMES))
-    model: Literal["sgd_logistic", "hist_gradient_boosting"] = "sgd_logistic"
-    warmup: int = 4  # batches of the first fit, shared by every policy
-    window: int | Literal["all"] | None = None  # refits train on this many batches; null: split
-    every: int = 4  # full-every-k: a full refit after every this many batches
-    jobs: int = 0  # worker processes fitting the planned refits ahead; 0: all in this process
 
 
 # --------------------------------------------------------------------------- params
 
 
 def load(path: str | Path = params_module.DEFAULT_PATH) -> tuple[params_module.Params, Backtest]:
-    """The params file's sections and its ``backtest`` section, both validated.
-
-    The ``backtest`` section is taken out before the rest is parsed (so this works whether or
-    not :class:`iterate.params.Params` knows the section) and built with the same checks: an
-    unknown key or a wrong type is refused naming ``backtest.<key>``.
-    """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ParamsError(str(path), "file not found; give --params PATH or run from the "
-                          "repository's top folder") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(str(path), f"not valid YAML: {exc}".replace("\n", " ")) from None
-    section: Any = {}
-    if isinstance(raw, dict) and "backtest" in raw:
-        raw = dict(raw)
-        section = raw.pop("backtest")
-        section = {} if section is None else section
-    p = params_module.parse(raw)
-    bt = params_module._build(Backtest, section, "backtest")
-    check(bt)
-    return p, bt
-
-
-def check(bt: Backtest) -> None:
-    """Impossible combinations of the ``backtest`` section, refused naming the key."""
-    if not bt.policies:
-        raise ParamsError("backtest.policies", f"name at least one of {', '.join(POLICY_NAMES)}")
-    twice = sorted({p for p in bt.policies if bt.policies.count(p) > 1})
-    if twice:
-        raise ParamsError("backtest.policies", f"{twice[0]} is listed twice")
-    if "incremental" in bt.policies and bt.model != "sgd_logistic":
-        raise ParamsError("backtest.model", f"the incremental policy needs a model that learns "
-                          f"with partial_fit; {bt.model} cannot. Use sgd_logistic (every policy "
-                          "then uses it: a fair comparison) or drop incremental from "
-                          "backtest.policies")
-    for key, value in (("warmup", bt.warmup), ("every", bt.every)):
-        if value < 1:
-            raise ParamsError(f"backtest.{key}", f"must be >= 1, got {value}")
-    if bt.jobs < 0:
-        raise ParamsError("backtest.jobs", f"must be >= 0, got {bt.jobs}")
-    if isinstance(bt.window, int) and bt.window < 1:
-        raise ParamsError("backtest.window", f"must be >= 1, 'all' or null, got {bt.window}")
+    """The params file, validated, and its ``backtest`` section."""
+    p = params_module.load(path)
+    return p, p.backtest
 
 
 def settings(p: params_module.Params, bt: Backtest):

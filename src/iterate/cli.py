@@ -10,6 +10,7 @@
     iterate predict IN -o OUT       score a file with the production model
     iterate report [--base REV]     markdown for a pull request: verdict, metrics, diffs, plots
     iterate loop                    the main job: replay, dvc repro, promote, commit; N times
+    iterate backtest                replay the history under five update policies, compare them
 
 Each command runs from the repository's top folder and reads params.yaml once.
 """
@@ -21,8 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from iterate import backtesting, review
 from iterate import params as params_module
-from iterate import review
 from iterate.errors import IterateError
 from iterate.jsonfile import read_json
 from iterate.layout import (
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.set_defaults(func=cmd_predict)
 
     review.add_parser(sub)
+    backtesting.add_parser(sub)
 
     loop = sub.add_parser("loop", help="replay batches, dvc repro, promote and commit, N times")
     loop.add_argument("--iterations", type=int, help="default: replay.iterations in params")

@@ -144,6 +144,22 @@ class Gate:
     slices: SliceGuard | None = None
 
 
+POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
+PolicyName = Literal["frozen", "full-every-k", "incremental", "drift-triggered", "gated"]
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """``iterate backtest``: replay the history under each update policy."""
+
+    policies: list[PolicyName] = field(default_factory=lambda: list(POLICY_NAMES))
+    model: Literal["sgd_logistic", "hist_gradient_boosting"] = "sgd_logistic"
+    warmup: int = 4  # batches of the first fit, shared by every policy
+    window: int | Literal["all"] | None = None  # refits train on this many batches; null: split
+    every: int = 4  # full-every-k: a full refit after every this many batches
+    jobs: int = 0  # worker processes fitting the planned refits ahead; 0: all in this process
+
+
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
@@ -162,6 +178,7 @@ class Params:
     drift: Drift
     monitor: Monitor
     registry: Registry
+    backtest: Backtest = field(default_factory=Backtest)
 
 
 class SectionGuard:
@@ -206,6 +223,7 @@ def parse(raw: Any) -> Params:
 
 
 def _check_combinations(p: Params) -> None:
+    _check_backtest(p.backtest)
     if p.model.kind == "hist_gradient_boosting" and p.train.mode in ("incremental", "auto"):
         raise ParamsError(
             "train.mode",
@@ -263,6 +281,26 @@ def _check_combinations(p: Params) -> None:
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")
+
+
+def _check_backtest(bt: Backtest) -> None:
+    if not bt.policies:
+        raise ParamsError("backtest.policies", f"name at least one of {', '.join(POLICY_NAMES)}")
+    twice = sorted({p for p in bt.policies if bt.policies.count(p) > 1})
+    if twice:
+        raise ParamsError("backtest.policies", f"{twice[0]} is listed twice")
+    if "incremental" in bt.policies and bt.model != "sgd_logistic":
+        raise ParamsError("backtest.model", f"the incremental policy needs a model that learns "
+                          f"with partial_fit; {bt.model} cannot. Use sgd_logistic (every policy "
+                          "then uses it: a fair comparison) or drop incremental from "
+                          "backtest.policies")
+    for key, value in (("warmup", bt.warmup), ("every", bt.every)):
+        if value < 1:
+            raise ParamsError(f"backtest.{key}", f"must be >= 1, got {value}")
+    if bt.jobs < 0:
+        raise ParamsError("backtest.jobs", f"must be >= 0, got {bt.jobs}")
+    if isinstance(bt.window, int) and bt.window < 1:
+        raise ParamsError("backtest.window", f"must be >= 1, 'all' or null, got {bt.window}")
 
 
 def _build(tp: Any, raw: Any, key: str) -> Any:

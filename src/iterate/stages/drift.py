@@ -85,6 +85,9 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
         history = pd.read_csv(path) if path.is_file() else None
         merged = monitor.upsert(history, rows, ["batch", "column"] if "column" in rows else
                                 ["batch"])
+        if name == "performance.csv":  # a number for the x axis of the DVC plot
+            merged = merged.drop(columns="n", errors="ignore")
+            merged.insert(0, "n", range(1, len(merged) + 1))
         atomic.write_with(path, lambda tmp, merged=merged: merged.to_csv(tmp, index=False))
         if name == "performance.csv":
             figure = plots.performance_figure(merged)

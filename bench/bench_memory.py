@@ -1,0 +1,285 @@
+"""Benchmark (goal P3): peak memory and time of each stage as the history grows to 10M rows.
+
+The embedded year (data/source/flights_weather_2013.csv.gz, 327k rows) is checked against the
+contract once, then tiled backwards in time: copy k is the same rows with the time column moved
+k whole years earlier (1983 .. 2013, so no time is in the future and the batches still arrive
+in time order), cut into weekly batches (`replay.batch_days`) from one origin, and truncated to
+whole batches at --rows (10M). Each batch is landed into data/raw of a temporary repository (its
+own git history, as in tests/conftest.py) with `landing.check` + `landing.write` in this
+process, exactly as `iterate land` writes it (same columns, dtypes and batch metadata), and
+`dvc add data/raw` runs once per landing round.
+
+Measured, each stage as its own process (its `cmd` from dvc.yaml), peak RSS from
+`os.wait4` (ru_maxrss):
+
+* incremental iteration (model.kind sgd_logistic, train.mode incremental, split.window 8):
+  with --short (10) batches landed, then with the whole history; before each, the history
+  minus its newest batch was reproduced (`dvc repro`) and promoted, then the newest batch
+  landed. Stages: prepare, drift, train, evaluate, gate. Goal: <= 500 MB whatever the history.
+* full refit (split.window all, train.mode full, --refit-kind, default the template's
+  hist_gradient_boosting) at 2M, 5M and the whole history: prepare and train. Goal: <= 4 GB.
+  The smaller histories are the first batches, hard-linked into a folder given to prepare.
+
+    .venv/bin/python bench/bench_memory.py [--rows 10000000] [--short 10] [--refit-sizes 2,5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from iterate import contract as contract_module
+from iterate import landing, params
+from iterate.batches import BatchInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import GIT_IDENTITY, template_files  # noqa: E402
+
+MIB = 2**20
+INCREMENTAL_GOAL_MB = 500
+REFIT_GOAL_MB = 4000
+STAGES = ("prepare", "drift", "train", "evaluate", "gate")
+
+
+# ---------------------------------------------------------------- the data
+
+
+def tiled_batches(p: params.Params, target_rows: int) -> Iterator[pd.DataFrame]:
+    """Weekly batches of the source tiled backwards by whole years, oldest first, typed as the
+    contract types them, until ``target_rows`` (whole batches only)."""
+    contract = p.contract
+    time_col = contract.time_column
+    source = pd.read_csv(ROOT / p.replay.source, dtype=str, keep_default_na=False,
+                         na_values=[""])
+    year = contract_module.validate(source, contract, where="source").good
+    copies = math.ceil(target_rows / len(year)) + 1  # one spare: the last batch is cut short
+    period = pd.Timedelta(days=p.replay.batch_days)
+    origin = (year[time_col].min() - pd.DateOffset(years=copies - 1)).floor("D")
+    first = year[time_col].min()
+    carry = None
+    emitted = 0
+    for back in range(copies - 1, -1, -1):
+        frame = year.copy()
+        frame[time_col] = frame[time_col] - pd.DateOffset(years=back)
+        if carry is not None:
+            frame = pd.concat([carry, frame], ignore_index=True)
+        numbers = (frame[time_col] - origin) // period
+        if back:  # complete: the batches the next copy cannot add rows to
+            next_start = ((first - pd.DateOffset(years=back - 1)) - origin) // period
+            complete = (numbers < next_start).to_numpy()
+        else:
+            complete = numbers.notna().to_numpy()
+        for _, rows in frame[complete].groupby(numbers[complete], sort=True):
+            if emitted + len(rows) > target_rows:
+                return
+            emitted += len(rows)
+            yield rows.reset_index(drop=True)
+        carry = frame[~complete].reset_index(drop=True)
+
+
+def digest(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())\
+        .hexdigest()
+
+
+# ---------------------------------------------------------------- the repository
+
+
+class Workspace:
+    def __init__(self, root: Path):
+        self.root = root
+        self.env = {**os.environ, **GIT_IDENTITY, "PYTHONPATH": str(root / "src"),
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        for name in template_files():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, root / name)
+        self.run("git", "init", "-q")
+        self.dvc("remote", "modify", "--local", "local", "url", str(root.parent / "storage"))
+        self.raw = root / "data/raw"
+        self.quarantine = root / "data/quarantine"
+        self.raw.mkdir(parents=True, exist_ok=True)
+        (root / "models/production").mkdir(parents=True, exist_ok=True)
+        self.landed: list[BatchInfo] = []
+        pipeline = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+        self.commands = {name: [sys.executable if word == "python" else word
+                                for word in shlex.split(stage["cmd"])]
+                         for name, stage in pipeline.items()}
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(args, cwd=self.root, env=self.env, text=True,
+                                capture_output=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n"
+                             f"{result.stderr}")
+        return result.stdout
+
+    def dvc(self, *args: str) -> str:
+        return self.run(sys.executable, "-m", "dvc", *args)
+
+    def iterate(self, *args: str) -> str:
+        return self.run(sys.executable, "-m", "iterate.cli", *args)
+
+    def set_params(self, changes: dict) -> None:
+        path = self.root / "params.yaml"
+        data = yaml.safe_load(path.read_text())
+        for dotted, value in changes.items():
+            *parents, last = dotted.split(".")
+            node = data
+            for key in parents:
+                node = node[key]
+            node[last] = value
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def land(self, frames: list[pd.DataFrame], contract) -> None:
+        """What `iterate land` does per batch (check, then write), then one `dvc add`."""
+        for frame in frames:
+            checked = landing.check(frame, contract, self.landed, sha256=digest(frame),
+                                    source="flights_weather_tiled.parquet", raw_dir=self.raw)
+            self.landed.append(landing.write(checked, self.raw, self.quarantine))
+        self.dvc("add", "--quiet", "data/raw")
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows for b in self.landed)
+
+    def measure(self, stage: str, replace: dict[str, str] | None = None) -> tuple[float, float,
+                                                                                   str]:
+        """Run one stage's command as its own process: (seconds, peak RSS MiB, its output)."""
+        argv = [(replace or {}).get(word, word) for word in self.commands[stage]]
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=self.root, env=self.env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        output = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        if status != 0:
+            raise SystemExit(f"{stage} failed ({status}):\n{output}")
+        return seconds, usage.ru_maxrss * 1024 / MIB, output.strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------- the cases
+
+
+def incremental(ws: Workspace, p, label: str, rows: list) -> None:
+    """The history minus its newest batch is reproduced and promoted; the newest is landed by
+    the caller before this; here each stage runs as its own process."""
+    for stage in STAGES:
+        seconds, peak, said = ws.measure(stage)
+        rows.append((f"incremental ({label})", ws.rows, stage, seconds, peak,
+                     INCREMENTAL_GOAL_MB, said))
+
+
+def reproduce_and_promote(ws: Workspace) -> None:
+    ws.dvc("repro")
+    ws.iterate("promote", "--force", "--reason", "benchmark baseline")
+
+
+def refit(ws: Workspace, tmp: Path, n_batches: int, rows: list) -> None:
+    """Prepare + train with split.window all on the first ``n_batches`` batches."""
+    history = ws.landed[:n_batches]
+    raw = "data/raw"
+    if n_batches < len(ws.landed):
+        subset = tmp / f"raw-{n_batches}"
+        subset.mkdir()
+        for b in history:
+            os.link(ws.raw / f"{b.id}.parquet", subset / f"{b.id}.parquet")
+        raw = str(subset)
+    total = sum(b.rows for b in history)
+    for stage in ("prepare", "train"):
+        seconds, peak, said = ws.measure(stage, {"data/raw": raw})
+        rows.append(("full refit, window all", total, stage, seconds, peak, REFIT_GOAL_MB, said))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="history to tile up to")
+    parser.add_argument("--short", type=int, default=10, help="batches in the short history")
+    parser.add_argument("--refit-sizes", default="2,5",
+                        help="smaller histories (millions of rows) for the full-refit trend")
+    parser.add_argument("--refit-kind", default="hist_gradient_boosting",
+                        choices=("hist_gradient_boosting", "sgd_logistic"))
+    parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    p = params.load(ROOT / "params.yaml")
+    rows: list = []
+    notes: list[str] = []
+
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    try:
+        ws = Workspace(tmp / "repo")
+        ws.set_params({"model.kind": "sgd_logistic", "train.mode": "incremental",
+                       "split.window": 8})
+        ws.run("git", "add", "-A")
+        ws.run("git", "commit", "-qm", "template, incremental sgd_logistic")
+
+        t = time.perf_counter()
+        batches = list(tiled_batches(p, args.rows))
+        notes.append(f"tiled {sum(map(len, batches)):,} rows into {len(batches)} weekly "
+                     f"batches in {time.perf_counter() - t:.0f} s")
+
+        # short history: land all but the newest, reproduce, promote, land the newest
+        ws.land(batches[:args.short - 1], p.contract)
+        reproduce_and_promote(ws)
+        ws.land(batches[args.short - 1:args.short], p.contract)
+        incremental(ws, p, f"{args.short} batches", rows)
+
+        # the whole history, the same way
+        t = time.perf_counter()
+        ws.land(batches[args.short:-1], p.contract)
+        notes.append(f"landed {len(batches) - 1 - args.short} batches with landing.check/write "
+                     f"+ one dvc add in {time.perf_counter() - t:.0f} s")
+        t = time.perf_counter()
+        reproduce_and_promote(ws)
+        notes.append(f"dvc repro + promote at {ws.rows:,} rows: {time.perf_counter() - t:.0f} s")
+        ws.land(batches[-1:], p.contract)
+        incremental(ws, p, f"{len(batches)} batches", rows)
+
+        # full refit on everything before the newest batch, at growing histories
+        ws.set_params({"split.window": "all", "train.mode": "full",
+                       "model.kind": args.refit_kind})
+        sizes = sorted(float(s) * 1e6 for s in args.refit_sizes.split(",") if s.strip())
+        cumulative = pd.Series([b.rows for b in ws.landed]).cumsum()
+        for size in sizes:
+            n = int((cumulative <= size).sum()) + 1  # + the holdout batch
+            if n < len(ws.landed):
+                refit(ws, tmp, n, rows)
+        refit(ws, tmp, len(ws.landed), rows)
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"\npeak RSS of each stage as its own process (MiB = 2^20 bytes); {os.cpu_count()} "
+          f"cores; full refit: {args.refit_kind}\n")
+    header = f"{'case':<28} {'history rows':>13} {'stage':<9} {'seconds':>8} {'peak MiB':>9} " \
+             f"{'goal MiB':>9} {'met?':<5}"
+    print(header)
+    print("-" * len(header))
+    for case, history, stage, seconds, peak, goal, _ in rows:
+        print(f"{case:<28} {history:>13,} {stage:<9} {seconds:8.1f} {peak:9.0f} {goal:9,} "
+              f"{'yes' if peak <= goal else 'NO':<5}")
+    print("\nwhat each stage said:")
+    for case, history, stage, *_, said in rows:
+        print(f"  {case}, {history:,} rows, {stage}: {said}")
+    print()
+    for note in notes:
+        print(note)
+    print(f"total bench time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
