@@ -72,6 +72,9 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     stale = json.loads(repo.dvc("status", "--json").stdout)
     assert {"drift", "train", "evaluate", "gate"} <= set(stale) and "prepare" not in stale
 
+    _, dry = make(repo, "-n", "exp", "S=model.kind=sgd_logistic train.mode=incremental")
+    assert "dvc exp run --temp -S 'model.kind=sgd_logistic' -S 'train.mode=incremental'" in dry
+
     try:
         _, out = make(repo, "exp-grid", f"GRID={GRID}", "JOBS=2")
     finally:

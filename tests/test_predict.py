@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from helpers import week
 
 from iterate import contract, models, params, predict, training
@@ -186,3 +187,37 @@ def test_the_written_label_agrees_with_the_written_probability_at_the_threshold(
 
     written = scored["probability"] >= 0.3
     assert scored["predicted_label"].tolist() == written.astype(int).tolist()
+
+
+def production_repo(root: Path) -> None:
+    """models/production with its reference sample and a registry naming its version."""
+    raw = week(1, step=1)
+    rows = contract.validate(raw, P.contract).good.assign(batch_id="2013-01-01_2013-01-07")
+    bundle = training.fit(training.plan("full", SGD, rows, None), SGD, P.contract, None)
+    bundle.reference = rows[[*P.contract.features, P.contract.label]].assign(
+        score=bundle.predict_proba(rows))
+    models.save(bundle, root / "models/production")
+    (root / "models/registry.yaml").write_text(yaml.safe_dump({"versions": [{
+        "version": "1.0.0", "action": "promote", "model_sha256": bundle.meta["sha256"]}]}))
+
+
+def test_the_prediction_log_is_checked_for_drift_against_the_training_reference(
+        tmp_path, monkeypatch):
+    production_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    similar = week(1, step=3)
+    hot = week(2, step=3).assign(temp=lambda f: (pd.to_numeric(f["temp"]) + 40).astype(str))
+    for name, frame in (("similar", similar), ("hot", hot)):
+        frame.drop(columns=["late"]).to_csv(tmp_path / f"{name}.csv", index=False)
+
+    predict.predict(tmp_path / "similar.csv", tmp_path / "out1.csv")
+    calm = predict.prediction_drift(P)
+    assert calm["rows"] == len(similar) and calm["version"] == "1.0.0"
+    assert set(calm["columns"]) == {*P.contract.features, "score"}
+    assert calm["columns"]["temp"]["status"] != "drift"
+
+    predict.predict(tmp_path / "hot.csv", tmp_path / "out2.csv")
+    shifted = predict.prediction_drift(P)
+    assert shifted["logs"] == 2 and shifted["rows"] == len(similar) + len(hot)
+    assert shifted["columns"]["temp"]["status"] == "drift"
+    assert "temp" in shifted["drifted_columns"]

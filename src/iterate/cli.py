@@ -8,6 +8,7 @@
     iterate rollback VERSION        bring an earlier version back into production
     iterate history [--json]        every version promoted or rolled back to
     iterate predict IN -o OUT       score a file with the production model
+    iterate monitor                 drift of the prediction log against the training reference
     iterate report [--base REV]     markdown for a pull request: verdict, metrics, diffs, plots
     iterate loop                    the main job: replay, dvc repro, promote, commit; N times
     iterate backtest                replay the history under five update policies, compare them
@@ -31,6 +32,7 @@ from iterate.layout import (
     EVALUATION,
     GATE,
     MONITOR,
+    PREDICTION_DRIFT,
     QUARANTINE,
     RAW,
     ensure_production_folder,
@@ -93,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path)
     predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
     predict.set_defaults(func=cmd_predict)
+
+    monitor = sub.add_parser("monitor", help="drift of the prediction log against production's "
+                             "training reference")
+    monitor.add_argument("-o", "--output", type=Path, default=PREDICTION_DRIFT,
+                         help=f"JSON to write (default: {PREDICTION_DRIFT})")
+    monitor.set_defaults(func=cmd_monitor)
 
     review.add_parser(sub)
     backtesting.add_parser(sub)
@@ -272,6 +280,21 @@ def cmd_history(args: argparse.Namespace) -> int:
         print("no version yet: run `make run`, or `dvc repro` then `iterate promote`")
     else:
         print(changelog.history_table(entries))
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from iterate import predict
+    from iterate.jsonfile import write_json
+
+    p = params_module.load(args.params)
+    result = predict.prediction_drift(p)
+    write_json(args.output, result)
+    drifted = result["drifted_columns"]
+    print(f"monitor: {result['rows']} rows scored by v{result['version']} "
+          f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns drift "
+          f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
+          f"-> {args.output}")
     return 0
 
 

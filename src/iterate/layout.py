@@ -20,6 +20,7 @@ SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
+PREDICTION_DRIFT = Path("metrics/predictions_drift.json")
 # What one iteration changes in git (DVC-tracked data is committed as its .dvc / dvc.lock entry).
 COMMITTED = ["params.yaml", "dvc.yaml", "dvc.lock", "data", "models", "metrics", "plots"]
 

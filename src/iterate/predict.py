@@ -55,3 +55,31 @@ def predict(source: Path, out: Path) -> tuple[str, int]:
     atomic.write_with(PREDICTIONS / f"{now:%Y%m%dT%H%M%S%fZ}_v{version}.parquet",
                       lambda tmp: log.to_parquet(tmp, index=False))
     return version, len(scored)
+
+
+def prediction_drift(p) -> dict:
+    """Drift of what production has scored (the prediction log of its version) against its
+    training reference: every feature and the score, with the drift stage's statistics.
+
+    Labels are not known at scoring time, so the label rate is not compared here.
+    """
+    from iterate import drift
+
+    bundle, version = production_bundle()
+    logs = sorted(PREDICTIONS.glob(f"*_v{version}.parquet"))
+    if not logs:
+        raise IterateError(f"monitor: no prediction log of v{version} in {PREDICTIONS}; score "
+                           "files with `iterate predict` first")
+    scored = pd.concat([pd.read_parquet(f) for f in logs], ignore_index=True)
+    reference = models.read_reference(PRODUCTION)
+    kinds = {c: "categorical" if s["dtype"] == "category" else "numeric"
+             for c, s in bundle.meta["input_schema"].items()}
+    kinds["score"] = "numeric"
+    fields = ("alpha", "correction", "psi_threshold", "js_threshold", "bins", "min_samples",
+              "share_threshold")
+    options = drift.DriftOptions(**{f: getattr(p.drift, f) for f in fields})
+    report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, options)
+    advice, reasons = drift.recommend(report, has_new_data=False, severe_psi=p.drift.severe_psi,
+                                      severe_unseen_share=p.drift.severe_unseen_share)
+    return {"version": version, "logs": len(logs), "rows": len(scored),
+            "recommendation": advice, "reasons": reasons, **drift.to_dict(report)}
