@@ -44,20 +44,22 @@ clean-venv: ## remove .venv
 
 # Experiments (docs/experiments.md). They start from the last commit, so `make run` first.
 # DVC runs them in a copy of the repository under .dvc/tmp/exps, where each stage runs `python`
-# (and the queue workers `dvc`) from PATH: the venv's bin goes first, and PYTHONPATH=src makes a
-# stage import the code of its own copy instead of the workspace's (the editable install).
+# (and the queue workers `dvc`) from PATH: the venv's bin goes first, and PYTHONPATH=src makes
+# a stage import the code of its own copy instead of the workspace's (the editable install).
 .PHONY: exp exp-grid exp-show exp-branch
 EXP_ENV = PATH="$(abspath $(BIN)):$$PATH" PYTHONPATH=src
 EXP_READY = git cat-file -e HEAD:dvc.lock 2>/dev/null || { echo "error: no iteration is \
 	committed yet; run \`make run\` first (experiments start from the last commit)" >&2; exit 2; }
 GRID ?= split.window=4,8
 JOBS ?= 2
-# exp-show: the params that differ between the rows, these metrics of evaluation.json and gate.json
-EXP_KEEP = Experiment\b|Created\b|State\b|metrics\.(roc_auc|f1|log_loss)\.(candidate|delta)\b|verdict\b
-PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd '|' -)
+# exp-show: the params that differ between rows; these metrics of evaluation.json and gate.json
+EXP_METRICS = metrics\.(roc_auc|f1|log_loss)\.(candidate|delta)\b
+EXP_KEEP = Experiment\b|Created\b|State\b|verdict\b|$(EXP_METRICS)
+PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd'|')
 
-exp: setup ## one experiment from the last commit: make exp S="model.kind=sgd_logistic train.mode=incremental"
-	@test -n "$(S)" || { echo 'usage: make exp S="model.kind=sgd_logistic train.mode=incremental"' >&2; exit 2; }
+exp: setup ## one experiment in a copy of the last commit: make exp S="KEY=VALUE KEY=VALUE"
+	@test -n "$(S)" || { echo 'usage: make exp S="model.kind=sgd_logistic train.mode=incremental"' \
+		>&2; exit 2; }
 	@$(EXP_READY)
 	$(EXP_ENV) $(BIN)/dvc exp run --temp $(foreach s,$(S),-S '$(s)')
 
@@ -77,13 +79,15 @@ exp-grid: setup ## queue the sweep GRID (default "split.window=4,8"), run it JOB
 	test -z "$$failed" || { echo "error: failed:$$failed (dvc queue logs NAME)" >&2; exit 1; }; \
 	echo "compare them: make exp-show"
 
-exp-show: setup ## the experiments of the last commit as markdown: changed params, key metrics, verdict
+exp-show: setup ## the last commit's experiments as markdown: changed params, key metrics, verdict
 	@$(EXP_READY)
 	@$(BIN)/dvc exp show --md --no-pager --only-changed --keep '$(EXP_KEEP)' \
 		--drop '^(?!(params\.yaml:)?($(PARAM_SECTIONS))\.)' \
 		--sort-by metrics.roc_auc.candidate --sort-order desc
 
-exp-branch: setup ## experiment EXP as git branch BRANCH, for a pull request: make exp-branch EXP=name BRANCH=try-x
-	@test -n "$(EXP)" && test -n "$(BRANCH)" || { echo 'usage: make exp-branch EXP=name BRANCH=try-x (names: make exp-show)' >&2; exit 2; }
+exp-branch: setup ## experiment EXP as git branch BRANCH: make exp-branch EXP=name BRANCH=try-x
+	@test -n "$(EXP)" && test -n "$(BRANCH)" || \
+		{ echo 'usage: make exp-branch EXP=name BRANCH=try-x (names: make exp-show)' >&2; exit 2; }
 	$(BIN)/dvc exp branch '$(EXP)' '$(BRANCH)'
-	@echo "next: git switch $(BRANCH) && dvc checkout && dvc push && git push -u origin $(BRANCH), then open a pull request"
+	@echo "next: git switch $(BRANCH) && dvc checkout && dvc push && git push -u origin" \
+		"$(BRANCH), then open a pull request"
