@@ -23,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import GIT_IDENTITY, template_files  # noqa: E402
+from conftest import Repo, template_files  # noqa: E402
 
 PLAIN = r"""
 import sys, pickle, pandas as pd
@@ -49,40 +47,24 @@ for m in (pipeline, production):
 """
 
 
-class Workspace:
+class Workspace(Repo):
+    """A temporary copy of the template whose commands return their wall time."""
+
     def __init__(self, root: Path):
-        self.root = root
-        self.env = {**os.environ, **GIT_IDENTITY, "PYTHONPATH": str(root / "src"),
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         for name in template_files():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, root / name)
+        super().__init__(root)
+        self.root = root
         self.run("git", "init", "-q")
         self.run("git", "add", "-A")
         self.run("git", "commit", "-qm", "template")
 
-    def run(self, *args: str) -> float:
+    def run(self, *args: str, check: bool = True) -> float:
         start = time.perf_counter()
-        subprocess.run(args, cwd=self.root, env=self.env, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+        subprocess.run(args, cwd=self.path, env=self.env, check=check,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - start
-
-    def iterate(self, *args: str) -> float:
-        return self.run(sys.executable, "-m", "iterate.cli", *args)
-
-    def dvc(self, *args: str) -> float:
-        return self.run(sys.executable, "-m", "dvc", *args)
-
-    def set_params(self, changes: dict) -> None:
-        path = self.root / "params.yaml"
-        data = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, last = dotted.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[last] = value
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def history(self, through: str) -> None:
         """Land every batch up to ``through``, run the pipeline once and promote."""
@@ -126,7 +108,7 @@ def main() -> None:
 
         for label, through in (("batch 4", "2013-01-28"), ("batch 40", "2013-10-07")):
             inc = Workspace(Path(tmp) / label.replace(" ", ""))
-            inc.set_params({"model.kind": "sgd_logistic", "train.mode": "incremental"})
+            inc.set_params(**{"model.kind": "sgd_logistic", "train.mode": "incremental"})
             inc.history(through)
             seconds = median_of(args.repeats, inc.iteration)
             rows.append((f"incremental (sgd_logistic) at {label}", seconds, inc.plain()))
