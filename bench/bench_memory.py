@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import GIT_IDENTITY, template_files  # noqa: E402
 
-INCREMENTAL_GOAL_MB = 500
+INCREMENTAL_GOAL_MB = 500  # MB = 10^6 bytes
 REFIT_GOAL_MB = 4000
 STAGES = ("prepare", "drift", "train", "evaluate", "gate")
 TIME = "/usr/bin/time"  # GNU time
@@ -159,7 +159,7 @@ class Workspace:
 
     def measure(self, stage: str, replace: dict[str, str] | None = None) -> tuple[float, float,
                                                                                    str]:
-        """Run one stage's command as its own process: (seconds, peak RSS MiB, its last line).
+        """Run one stage's command as its own process: (seconds, peak RSS MB, its last line).
 
         The peak comes from /usr/bin/time (GNU time's %M, the child's ru_maxrss): waiting for
         the stage directly is not enough, because Linux carries a process's peak RSS across
@@ -175,7 +175,7 @@ class Workspace:
         if result.returncode != 0:
             raise SystemExit(f"{stage} failed ({result.returncode}):\n{result.stdout}")
         peak_kib = int(report.read_text().split()[-1])
-        return seconds, peak_kib / 1024, result.stdout.strip().splitlines()[-1]
+        return seconds, peak_kib * 1024 / 1e6, result.stdout.strip().splitlines()[-1]
 
 
 # ---------------------------------------------------------------- the cases
@@ -220,8 +220,8 @@ def refit(ws: Workspace, tmp: Path, n_batches: int, kind: str, rows: list) -> No
         show(rows[-1])
 
 
-HEADER = (f"{'case':<30} {'history rows':>12} {'stage':<9} {'seconds':>8} {'peak MiB':>9} "
-          f"{'goal MiB':>9} {'met?':<5}")
+HEADER = (f"{'case':<30} {'history rows':>12} {'stage':<9} {'seconds':>8} {'peak MB':>9} "
+          f"{'goal MB':>9} {'met?':<5}")
 
 
 def main() -> None:
@@ -239,7 +239,7 @@ def main() -> None:
     rows: list = []
     notes: list[str] = []
     tmp = args.keep or Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    print(f"peak RSS of each stage run as its own process (MiB = 2^20 bytes); "
+    print(f"peak RSS of each stage run as its own process (MB = 10^6 bytes); "
           f"{os.cpu_count()} cores\n")
     print(HEADER, flush=True)
     try:
@@ -299,8 +299,8 @@ def main() -> None:
     print()
     for case, found in by_case.items():
         worst = max(found, key=lambda r: r[4])
-        print(f"{case}: worst {worst[2]} {worst[4]:.0f} MiB at {worst[1]:,} rows (goal "
-              f"{worst[5]:,} MiB): {'met' if all(r[4] <= r[5] for r in found) else 'MISSED'}")
+        print(f"{case}: worst {worst[2]} {worst[4]:.0f} MB at {worst[1]:,} rows (goal "
+              f"{worst[5]:,} MB): {'met' if all(r[4] <= r[5] for r in found) else 'MISSED'}")
     for note in notes:
         print(note)
     print(f"total bench time {time.perf_counter() - started:.0f} s")
