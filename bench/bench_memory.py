@@ -48,7 +48,7 @@ from iterate.batches import BatchInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import GIT_IDENTITY, template_files  # noqa: E402
+from conftest import GIT_IDENTITY, set_params, template_files  # noqa: E402
 
 INCREMENTAL_GOAL_MB = 500  # MB = 10^6 bytes
 REFIT_GOAL_MB = 4000
@@ -135,15 +135,7 @@ class Workspace:
         return self.run(sys.executable, "-m", "iterate.cli", *args)
 
     def set_params(self, changes: dict) -> None:
-        path = self.root / "params.yaml"
-        data = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, last = dotted.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[last] = value
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        set_params(self.root / "params.yaml", changes)
 
     def land(self, frames, contract) -> None:
         """What `iterate land` does per batch (check, then write), then one `dvc add`."""

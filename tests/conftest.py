@@ -51,15 +51,19 @@ class Repo:
 
     def set_params(self, **changes: object) -> None:
         """Change params.yaml: ``set_params(**{"split.window": 2})``."""
-        path = self.path / "params.yaml"
-        data = yaml.safe_load(path.read_text())
-        for dotted, value in changes.items():
-            *parents, last = dotted.split(".")
-            node = data
-            for key in parents:
-                node = node[key]
-            node[last] = value
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        set_params(self.path / "params.yaml", changes)
+
+
+def set_params(path: Path, changes: dict[str, object]) -> None:
+    """Set dotted keys of a params file, e.g. ``{"split.window": 2}``."""
+    data = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 @pytest.fixture

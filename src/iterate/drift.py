@@ -35,6 +35,7 @@ KINDS: tuple[str, ...] = ("numeric", "categorical")
 CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 STATUSES: tuple[str, ...] = ("drift", "stable", "insufficient_data")
 PSI_EPS = 1e-4
+KIND_OF_DTYPE = {"int": "numeric", "float": "numeric", "category": "categorical"}
 
 
 @dataclass(frozen=True)
@@ -412,13 +413,22 @@ def kinds_from_contract(contract: Any) -> dict[str, str]:
     dict
         ``{name: "numeric" | "categorical"}``.
     """
-    kinds = {"int": "numeric", "float": "numeric", "category": "categorical"}
+    return kinds_from_schema({name: {"dtype": col.dtype} for name, col in contract.columns.items()})
+
+
+def kinds_from_schema(input_schema: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Drift kind of every column of a model's input schema (``model.json``), in its order."""
     out = {}
-    for name, col in contract.columns.items():
-        if col.dtype not in kinds:
-            raise ValueError(f"column {name!r}: unknown dtype {col.dtype!r}")
-        out[name] = kinds[col.dtype]
+    for name, spec in input_schema.items():
+        if spec["dtype"] not in KIND_OF_DTYPE:
+            raise ValueError(f"column {name!r}: unknown dtype {spec['dtype']!r}")
+        out[name] = KIND_OF_DTYPE[spec["dtype"]]
     return out
+
+
+def options_from(section: Any) -> DriftOptions:
+    """:class:`DriftOptions` from anything carrying its fields, e.g. params' ``drift``."""
+    return DriftOptions(**{f.name: getattr(section, f.name) for f in fields(DriftOptions)})
 
 
 def compare(

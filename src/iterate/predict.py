@@ -72,12 +72,8 @@ def prediction_drift(p) -> dict:
                            "files with `iterate predict` first")
     scored = pd.concat([pd.read_parquet(f) for f in logs], ignore_index=True)
     reference = models.read_reference(PRODUCTION)
-    kinds = {c: "categorical" if s["dtype"] == "category" else "numeric"
-             for c, s in bundle.meta["input_schema"].items()}
-    kinds["score"] = "numeric"
-    fields = ("alpha", "correction", "psi_threshold", "js_threshold", "bins", "min_samples",
-              "share_threshold")
-    options = drift.DriftOptions(**{f: getattr(p.drift, f) for f in fields})
+    kinds = {**drift.kinds_from_schema(bundle.meta["input_schema"]), "score": "numeric"}
+    options = drift.options_from(p.drift)
     report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, options)
     advice, reasons = drift.recommend(report, has_new_data=False, severe_psi=p.drift.severe_psi,
                                       severe_unseen_share=p.drift.severe_unseen_share)

@@ -14,9 +14,6 @@ from iterate.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("drift", "monitor")
-KINDS = {"int": "numeric", "float": "numeric", "category": "categorical"}
-OPTION_FIELDS = ("alpha", "correction", "psi_threshold", "js_threshold", "bins", "min_samples",
-                 "share_threshold")
 
 
 def main(argv: list[str]) -> None:
@@ -44,10 +41,9 @@ def main(argv: list[str]) -> None:
     reference = models.read_reference(args.production)
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
-    kinds = {c: KINDS[s["dtype"]] for c, s in meta["input_schema"].items()}
+    kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
-    options = drift.DriftOptions(**{f: getattr(p.drift, f) for f in OPTION_FIELDS})
-    report = drift.compare(reference, current, kinds, options)
+    report = drift.compare(reference, current, kinds, drift.options_from(p.drift))
     advice, reasons = drift.recommend(report, has_new_data=True, severe_psi=p.drift.severe_psi,
                                       severe_unseen_share=p.drift.severe_unseen_share)
 
