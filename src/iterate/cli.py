@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     loop = sub.add_parser("loop", help="replay batches, dvc repro, promote and commit, N times")
     loop.add_argument("--iterations", type=int, help="default: replay.iterations in params")
     loop.set_defaults(func=cmd_loop)
+
+    warm = sub.add_parser("warm", help="keep the stages' libraries loaded so `dvc repro` in "
+                          "this repository starts its stages warm (Ctrl-C stops it)")
+    warm.add_argument("--idle", type=float, default=600.0,
+                      help="stop after this many seconds without a stage run (default 600)")
+    warm.set_defaults(func=cmd_warm)
     return parser
 
 
@@ -314,7 +320,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_loop(args: argparse.Namespace) -> int:
-    from iterate import atomic, deploy, store, summary, vcs
+    from iterate import summary, vcs, warmserver
 
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
@@ -323,29 +329,13 @@ def cmd_loop(args: argparse.Namespace) -> int:
         raise IterateError("--iterations must be >= 1")
     commit = p.replay.commit and vcs.in_git_repo()
     rows = []
-    for _ in range(iterations):
-        with atomic.repo_lock(what="loop"):
-            _recover(p)
-            first = not store.list_batches(RAW)
-            landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
-            if not landed:
-                print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
+    with warmserver.Server() as server:
+        for _ in range(iterations):
+            server.ensure()  # restarted if a code change made it stop
+            row = _iteration(p, commit)
+            if row is None:
                 break
-            vcs.dvc("add", "--quiet", str(RAW))
-        vcs.dvc("repro")
-        verdict = read_json(GATE, "the gate stage did not write it")
-        evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
-        version = None
-        if verdict["promotable"]:
-            with atomic.repo_lock(what="promote"):
-                _recover(p)
-                version = deploy.promote(p, force=False, reason=None)["version"]
-        number = len(store.list_batches(RAW))
-        rows.append(summary.iteration_row(landed[-1], number, evaluation, verdict, version))
-        if commit:
-            vcs.git_commit(summary.commit_message(rows[-1]), COMMITTED)
-            if version and p.registry.tag:
-                deploy.tag(p, deploy.read_registry()[-1])
+            rows.append(row)
     print()
     print(summary.table(rows))
     if rows and MONITOR.is_file():
@@ -353,6 +343,49 @@ def cmd_loop(args: argparse.Namespace) -> int:
         print(summary.monitoring(read_json(MONITOR, "the drift stage did not write it")))
     if not commit:
         print("\n(not committed: replay.commit is false or this is not a git repository)")
+    return 0
+
+
+def _iteration(p, commit: bool) -> dict | None:
+    """One loop iteration: land the next batch, reproduce, promote if the gate allows, commit.
+    Returns its summary row, or None when every source batch has landed."""
+    from iterate import atomic, deploy, store, summary, vcs
+
+    with atomic.repo_lock(what="loop"):
+        _recover(p)
+        first = not store.list_batches(RAW)
+        landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
+        if not landed:
+            print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
+            return None
+        vcs.dvc("add", "--quiet", str(RAW))
+    vcs.dvc("repro")
+    verdict = read_json(GATE, "the gate stage did not write it")
+    evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
+    version = None
+    if verdict["promotable"]:
+        with atomic.repo_lock(what="promote"):
+            _recover(p)
+            version = deploy.promote(p, force=False, reason=None)["version"]
+    number = len(store.list_batches(RAW))
+    row = summary.iteration_row(landed[-1], number, evaluation, verdict, version)
+    if commit:
+        vcs.git_commit(summary.commit_message(row), COMMITTED)
+        if version and p.registry.tag:
+            deploy.tag(p, deploy.read_registry()[-1])
+    return row
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    from iterate import vcs, warm, warmserver
+
+    vcs.require_dvc_repo()
+    if not warm.SUPPORTED:
+        raise IterateError("iterate warm needs Linux (abstract Unix sockets and pidfd); stages "
+                       "run cold here, which is only slower")
+    print(f"iterate warm: serving stage runs for {Path.cwd()} (stops after {args.idle:g} s idle; "
+          "Ctrl-C to stop now)", flush=True)
+    warmserver.serve(".", idle=args.idle)
     return 0
 
 

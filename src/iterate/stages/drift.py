@@ -7,9 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from iterate import atomic, drift, evaluate, models, monitor, params, plots
+from iterate import atomic, params
 from iterate.jsonfile import write_json
 from iterate.stages import run
 
@@ -25,6 +23,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("plots", type=Path, help="output: history CSVs and PNGs (persistent)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    import pandas as pd
+
+    from iterate import drift, evaluate, models, monitor
 
     batch = pd.read_parquet(args.holdout)
     batch_id = str(batch["batch_id"].iloc[0])
@@ -71,6 +72,10 @@ def main(argv: list[str]) -> None:
 def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
                   thresholds: dict[str, float]) -> None:
     """Add this batch to the performance and drift histories, and redraw their PNGs."""
+    import pandas as pd
+
+    from iterate import monitor, plots
+
     start = batch_id.split("_")[0]  # batch ids start with the batch's first day
     perf = pd.DataFrame([{"batch": batch_id, "start": start, **performance}])
     scores = pd.DataFrame([{"batch": batch_id, "start": start, "column": name,

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from iterate import atomic, evaluate, models, params, plots
+from iterate import atomic, params
 from iterate.jsonfile import write_json
 from iterate.stages import run
 
@@ -25,6 +23,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("plots", type=Path, help="output: folder of plot data and PNG")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
+    import pandas as pd
+
+    from iterate import evaluate, models
 
     holdout = pd.read_parquet(args.holdout)
     candidate = models.load(args.candidate)
@@ -62,6 +63,10 @@ def main(argv: list[str]) -> None:
 
 
 def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:
+    import pandas as pd
+
+    from iterate import plots
+
     for name, proba in probas.items():
         write_json(folder / "roc" / f"{name}.json", {"roc": plots.roc_points(y, proba)})
         write_json(folder / "precision_recall" / f"{name}.json",

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from iterate import compat, gate, params
+from iterate import params
 from iterate.jsonfile import write_json
 from iterate.stages import run
 
@@ -22,6 +22,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    from iterate import compat, gate
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))
