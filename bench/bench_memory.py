@@ -16,11 +16,15 @@ Measured, each stage as its own process (its `cmd` from dvc.yaml), peak RSS from
   with --short (10) batches landed, then with the whole history; before each, the history
   minus its newest batch was reproduced (`dvc repro`) and promoted, then the newest batch
   landed. Stages: prepare, drift, train, evaluate, gate. Goal: <= 500 MB whatever the history.
-* full refit (split.window all, train.mode full; --refit-kind, default sgd_logistic as above)
-  at 2M, 5M and the whole history: prepare and train. Goal: <= 4 GB.
+* full refit (split.window all, train.mode full; --refit-kind, default sgd_logistic as above,
+  or several, comma-separated) at 2M, 5M and the whole history: prepare and train. Goal: <= 4 GB.
   The smaller histories are the first batches, hard-linked into a folder given to prepare.
 
+--only full skips the incremental case (and the whole history's repro and promotion); --only
+incremental skips the full refits.
+
     .venv/bin/python bench/bench_memory.py [--rows 10000000] [--short 10] [--refit-sizes 2,5]
+        [--refit-kind sgd_logistic,hist_gradient_boosting] [--only full|incremental]
 """
 
 from __future__ import annotations
@@ -155,14 +159,15 @@ class Workspace:
 
         The peak comes from /usr/bin/time (GNU time's %M, the child's ru_maxrss): waiting for
         the stage directly is not enough, because Linux carries a process's peak RSS across
-        exec, so a child forked from this big process would report this process's size.
+        exec, so a child forked from this big process would report this process's size. The
+        stage runs cold (ITERATE_WARM=0): a warm server's child would be measured elsewhere.
         """
         argv = [(replace or {}).get(word, word) for word in self.commands[stage]]
         report = self.root.parent / "time.txt"
         start = time.perf_counter()
         result = subprocess.run([TIME, "-f", "%M", "-o", str(report), *argv], cwd=self.root,
-                                env=self.env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, check=False)
+                                env={**self.env, "ITERATE_WARM": "0"}, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         seconds = time.perf_counter() - start
         if result.returncode != 0:
             raise SystemExit(f"{stage} failed ({result.returncode}):\n{result.stdout}")
@@ -200,9 +205,10 @@ def refit(ws: Workspace, tmp: Path, n_batches: int, kind: str, rows: list) -> No
     raw = "data/raw"
     if n_batches < len(ws.landed):
         subset = tmp / f"raw-{n_batches}"
-        subset.mkdir()
-        for b in history:
-            os.link(ws.raw / f"{b.id}.parquet", subset / f"{b.id}.parquet")
+        if not subset.is_dir():  # (already linked for another kind)
+            subset.mkdir()
+            for b in history:
+                os.link(ws.raw / f"{b.id}.parquet", subset / f"{b.id}.parquet")
         raw = str(subset)
     total = sum(b.rows for b in history)
     for stage in ("prepare", "train"):
@@ -210,6 +216,24 @@ def refit(ws: Workspace, tmp: Path, n_batches: int, kind: str, rows: list) -> No
         rows.append((f"full refit, all, {kind}", total, stage, seconds, peak, REFIT_GOAL_MB,
                      said))
         show(rows[-1])
+
+
+def full_refits(ws: Workspace, tmp: Path, sizes: str, kind: str, rows: list) -> None:
+    """Refit at each of ``sizes`` (millions of rows, comma-separated), then on the whole history."""
+    cumulative = list(itertools.accumulate(b.rows for b in ws.landed))
+    for size in sorted(float(s) * 1e6 for s in sizes.split(",") if s.strip()):
+        n = sum(c <= size for c in cumulative) + 1  # + the holdout batch
+        if n < len(ws.landed):
+            refit(ws, tmp, n, kind, rows)
+    refit(ws, tmp, len(ws.landed), kind, rows)
+
+
+def kinds(text: str) -> list[str]:
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = set(names) - {"sgd_logistic", "hist_gradient_boosting"}
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown model kind(s): {', '.join(sorted(unknown))}")
+    return names
 
 
 HEADER = (f"{'case':<30} {'history rows':>12} {'stage':<9} {'seconds':>8} {'peak MB':>9} "
@@ -222,8 +246,10 @@ def main() -> None:
     parser.add_argument("--short", type=int, default=10, help="batches in the short history")
     parser.add_argument("--refit-sizes", default="2,5",
                         help="smaller histories (millions of rows) for the full-refit trend")
-    parser.add_argument("--refit-kind", default="sgd_logistic",
-                        choices=("sgd_logistic", "hist_gradient_boosting"))
+    parser.add_argument("--refit-kind", default="sgd_logistic", type=kinds,
+                        help="sgd_logistic, hist_gradient_boosting or both, comma-separated")
+    parser.add_argument("--only", choices=("full", "incremental"),
+                        help="measure only the full refits, or only the incremental iteration")
     parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -244,9 +270,10 @@ def main() -> None:
 
         # short history: land all but the newest, reproduce, promote, land the newest
         ws.land(itertools.islice(batches, args.short - 1), p.contract)
-        reproduce_and_promote(ws)
+        reproduce_and_promote(ws)  # (also the monitoring file a full refit's train reads)
         ws.land(itertools.islice(batches, 1), p.contract)
-        incremental(ws, f"{args.short} batches", rows)
+        if args.only != "full":
+            incremental(ws, f"{args.short} batches", rows)
 
         # the whole history, the same way (the newest batch held back)
         t = time.perf_counter()
@@ -262,21 +289,19 @@ def main() -> None:
         notes.append(f"landed {len(ws.landed) - args.short:,} more batches (tiled, "
                      f"landing.check + landing.write, one dvc add) in "
                      f"{time.perf_counter() - t:.0f} s")
-        t = time.perf_counter()
-        reproduce_and_promote(ws)
-        notes.append(f"dvc repro + promote at {ws.rows:,} rows: {time.perf_counter() - t:.0f} s")
+        if args.only != "full":
+            t = time.perf_counter()
+            reproduce_and_promote(ws)
+            notes.append(f"dvc repro + promote at {ws.rows:,} rows: "
+                         f"{time.perf_counter() - t:.0f} s")
         ws.land(newest, p.contract)
-        incremental(ws, f"{len(ws.landed)} batches", rows)
+        if args.only != "full":
+            incremental(ws, f"{len(ws.landed)} batches", rows)
 
         # full refit on everything before the newest batch, at growing histories
-        ws.set_params({"split.window": "all", "train.mode": "full",
-                       "model.kind": args.refit_kind})
-        cumulative = list(itertools.accumulate(b.rows for b in ws.landed))
-        for size in sorted(float(s) * 1e6 for s in args.refit_sizes.split(",") if s.strip()):
-            n = sum(c <= size for c in cumulative) + 1  # + the holdout batch
-            if n < len(ws.landed):
-                refit(ws, tmp, n, args.refit_kind, rows)
-        refit(ws, tmp, len(ws.landed), args.refit_kind, rows)
+        for kind in args.refit_kind if args.only != "incremental" else ():
+            ws.set_params({"split.window": "all", "train.mode": "full", "model.kind": kind})
+            full_refits(ws, tmp, args.refit_sizes, kind, rows)
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

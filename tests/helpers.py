@@ -49,6 +49,17 @@ def week(number: int, step: int = 20, offset: int = 0) -> pd.DataFrame:
 
 
 @functools.cache
+def typed_weeks(nrows: int) -> pd.DataFrame:
+    """The first ``nrows`` rows of the source, typed by the contract, with a ``batch_id`` per
+    whole week since the first row ("week-0", "week-1", ...)."""
+    from iterate import contract as contract_module
+
+    raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False, na_values=[""], nrows=nrows)
+    typed = contract_module.validate(raw, shipped_params().contract).good
+    number = (typed[TIME] - typed[TIME].min()).dt.days // 7
+    return typed.assign(batch_id=number.map(lambda w: f"week-{w}"))
+
+
 def _raw_params() -> dict[str, Any]:
     return yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
 

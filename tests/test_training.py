@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import typed_weeks
 from sklearn.metrics import roc_auc_score
 
-from iterate import contract, models, params, training
+from iterate import models, params, training
 from iterate.errors import IterateError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,11 +25,8 @@ SGD = dataclasses.replace(P.model, kind="sgd_logistic")
 @pytest.fixture(scope="module")
 def weeks() -> pd.DataFrame:
     """Three weeks of real rows, typed by the contract, with a batch_id per week."""
-    raw = pd.read_csv(ROOT / "data/source/flights_weather_2013.csv.gz", dtype=str,
-                      keep_default_na=False, na_values=[""], nrows=18000)
-    rows = contract.validate(raw, P.contract).good
-    week = (rows["time_hour"] - rows["time_hour"].min()).dt.days // 7
-    return rows[week < 3].assign(batch_id=week[week < 3].map(lambda w: f"week-{w}"))
+    rows = typed_weeks(18000)
+    return rows[rows["batch_id"].isin(["week-0", "week-1", "week-2"])]
 
 
 def fitted(mode, model, rows, production=None):

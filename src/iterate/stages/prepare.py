@@ -1,17 +1,16 @@
 """prepare: holdout = the newest landed batch; train = the window of batches before it.
 
-Only the files of those batches are read.
+Only the files of those batches are read, one batch at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
-from iterate import atomic, batches, params, store
+from iterate import atomic, batches, params
 from iterate.errors import IterateError
 from iterate.stages import run
 
@@ -25,6 +24,7 @@ def main(argv: list[str]) -> None:
                         help="folder for train.parquet, holdout.parquet and split.json")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    from iterate import store
 
     landed = store.list_batches(args.raw)
     try:
@@ -39,10 +39,9 @@ def main(argv: list[str]) -> None:
                            "more batches or widen split.window")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    train = store.read_batches(args.raw, split.train, with_batch_id=True)
-    holdout = store.read_batches(args.raw, [split.holdout], with_batch_id=True)
-    atomic.write_with(args.out / "train.parquet", lambda tmp: pq.write_table(train, tmp))
-    atomic.write_with(args.out / "holdout.parquet", lambda tmp: pq.write_table(holdout, tmp))
+    for name, chosen in (("train", split.train), ("holdout", [split.holdout])):
+        atomic.write_with(args.out / f"{name}.parquet",
+                          partial(store.write_batches, args.raw, chosen, with_batch_id=True))
     manifest = {"train": batches.summary(split.train), "holdout": batches.summary([split.holdout])}
     atomic.write_text(args.out / "split.json", json.dumps(manifest, indent=2) + "\n")
     print(f"prepare: train {train_rows} rows from {len(split.train)} batch(es) "

@@ -1,16 +1,18 @@
-"""train: fit the candidate model, fully on the training window or incrementally from the
-production model, and save it as a bundle."""
+"""train: fit the candidate model, fully on the training window (read in chunks) or
+incrementally from the production model, and save it as a bundle."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from iterate import models, params, training
+from iterate import params
 from iterate.stages import run
+
+if TYPE_CHECKING:
+    from iterate.models import Bundle
 
 PARAMS = ("model", "train", "contract")
 
@@ -23,21 +25,38 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    from iterate import models, streaming, training
 
-    rows = pd.read_parquet(args.train)
     advice = json.loads(args.monitor.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
     if mode != "full" and models.exists(args.production):
         production = models.load(args.production)
-    plan = training.plan(mode, p.model, rows, production.meta if production else None)
+    note = training.full_refit_note(mode, production.meta if production else None,
+                                    streaming.count_rows(args.train))
+    if note is not None:
+        candidate = training.fit_file(args.train, note, p.model, p.contract,
+                                      p.train.reference_rows)
+    else:
+        candidate = continue_production(args.train, p, production)
+    models.save(candidate, args.out)
+    auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
+    print(f"train: {p.model.kind}, {candidate.meta['note']}{auto}")
+
+
+def continue_production(path: Path, p: params.Params, production: Bundle) -> Bundle:
+    """The incremental update (or the unchanged production model), with its reference sample."""
+    import pandas as pd
+
+    from iterate import training
+
+    rows = pd.read_parquet(path)
+    plan = training.plan("incremental", p.model, rows, production.meta)
     candidate = training.fit(plan, p.model, p.contract, production)
     reference = training.reference_sample(rows, p.train.reference_rows, p.model.seed)
     candidate.reference = reference[[*p.contract.features, p.contract.label]].assign(
         score=candidate.predict_proba(reference))
-    models.save(candidate, args.out)
-    auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
-    print(f"train: {p.model.kind}, {plan.note}{auto}")
+    return candidate
 
 
 if __name__ == "__main__":

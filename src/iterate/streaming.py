@@ -1,0 +1,205 @@
+"""Read a training Parquet file in chunks, so a full refit never holds the window as a DataFrame.
+
+One pass (:func:`scan`) gathers what a fit needs besides the feature matrix: the labels, the
+batch ids, each numeric column's range, the rows the feature transformer is fitted on and the
+reference sample; a second (:func:`transform`) fills the matrix chunk by chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from iterate import features
+from iterate.params import Contract
+
+CHUNK_ROWS = 100_000
+
+
+@dataclass
+class Scan:
+    rows: int
+    labels: np.ndarray
+    batch_ids: list[str]  # sorted
+    extremes: pd.DataFrame  # row 0: each numeric column's minimum, row 1: its maximum
+    to_fit: pd.DataFrame | None  # the features of the rows the transformer is fitted on
+    reference: pd.DataFrame  # the features and label of the reference sample
+
+
+def count_rows(path: str | Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def chunks(path: str | Path, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(first row, batch of rows)`` of ``columns``, in file order."""
+    start = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=CHUNK_ROWS, columns=columns):
+        yield start, batch
+        start += batch.num_rows
+
+
+def sample_positions(rows: int, size: int, seed: int) -> np.ndarray:
+    """The sorted positions of ``size`` of ``rows`` rows drawn as ``DataFrame.sample`` draws
+    them (all rows when there are no more than ``size``)."""
+    if rows <= size:
+        return np.arange(rows)
+    return np.sort(np.random.RandomState(seed).choice(rows, size=size, replace=False))
+
+
+def scan(path: str | Path, contract: Contract, fit_size: int, reference_size: int,
+         seed: int) -> Scan:
+    """One pass over the file; the transformer's rows are a sample of ``fit_size`` plus the
+    first row of each category value, so every category in the window is known to the model."""
+    rows = count_rows(path)
+    numeric, categorical = features.numeric_and_categorical(contract)
+    to_fit = _Gather(sample_positions(rows, fit_size, seed), contract.features,
+                     categorical if rows > fit_size else [])
+    reference = _Gather(sample_positions(rows, reference_size, seed),
+                        [*contract.features, contract.label])
+    labels, batch_ids, ranges = [], set(), _Ranges(numeric)
+    for start, batch in chunks(path, [*contract.features, contract.label, "batch_id"]):
+        labels.append(batch.column(contract.label).to_numpy())
+        batch_ids.update(batch.column("batch_id").unique().to_pylist())
+        ranges.add(batch)
+        to_fit.add(start, batch)
+        reference.add(start, batch)
+    return Scan(rows=rows, labels=np.concatenate(labels), batch_ids=sorted(batch_ids),
+                extremes=ranges.frame(), to_fit=to_fit.frame(), reference=reference.frame())
+
+
+def transform(path: str | Path, transformer: Any, columns: list[str], rows: int, dtype: type,
+              parts: list[np.ndarray] | None = None) -> list:
+    """The fitted ``transformer``'s output for every row of ``columns``, as ``dtype`` matrices
+    filled chunk by chunk: one per part, holding the rows ``parts[k]`` lists in that order
+    (dense only), or, without ``parts``, one of all rows in file order (dense, or CSR when the
+    transformer's output is sparse)."""
+    from scipy import sparse
+
+    gather = None
+    for start, batch in chunks(path, columns):
+        out = transformer.transform(batch.to_pandas())
+        if gather is None:
+            if sparse.issparse(out) and parts is not None:
+                raise ValueError("a sparse output is gathered in file order only")
+            gather = (_Csr(rows, out.shape[1], dtype) if sparse.issparse(out)
+                      else _Dense(parts or [np.arange(rows)], out.shape[1], dtype))
+        gather.add(start, out)
+    return gather.matrices()
+
+
+class _Dense:
+    """Preallocated matrices; each row goes to its part's matrix, at its place in that part."""
+
+    def __init__(self, parts: list[np.ndarray], width: int, dtype: type):
+        rows = sum(len(p) for p in parts)
+        self.part, self.slot = np.empty(rows, dtype=np.int8), np.empty(rows, dtype=np.int64)
+        for k, positions in enumerate(parts):
+            self.part[positions], self.slot[positions] = k, np.arange(len(positions))
+        self.out = [np.empty((len(p), width), dtype=dtype) for p in parts]
+
+    def add(self, start: int, block: np.ndarray) -> None:
+        part = self.part[start:start + len(block)]
+        slot = self.slot[start:start + len(block)]
+        for k, matrix in enumerate(self.out):
+            chosen = part == k
+            matrix[slot[chosen]] = block[chosen]
+
+    def matrices(self) -> list[np.ndarray]:
+        return self.out
+
+
+class _Csr:
+    """A CSR matrix filled in place: its buffers are sized from the first chunk's fullest row
+    (pages never written take no memory) and grow if a later chunk needs more."""
+
+    def __init__(self, rows: int, width: int, dtype: type):
+        self.shape, self.dtype = (rows, width), dtype
+        self.data = self.indices = None
+        self.indptr = np.zeros(rows + 1, dtype=np.int64)
+        self.nnz = 0
+
+    def add(self, start: int, block: Any) -> None:
+        block = block.tocsr()
+        if self.data is None:
+            self._resize(self.shape[0] * max(int(np.diff(block.indptr).max(initial=0)), 1))
+        end = self.nnz + block.nnz
+        if end > len(self.data):
+            self._resize(max(end, len(self.data) + len(self.data) // 4))
+        self.data[self.nnz:end] = block.data
+        self.indices[self.nnz:end] = block.indices
+        self.indptr[start + 1:start + 1 + block.shape[0]] = block.indptr[1:] + self.nnz
+        self.nnz = end
+
+    def _resize(self, size: int) -> None:
+        if self.data is None:
+            self.data = np.empty(size, dtype=self.dtype)
+            self.indices = np.empty(size, dtype=np.int32)
+        else:
+            self.data.resize(size, refcheck=False)
+            self.indices.resize(size, refcheck=False)
+
+    def matrices(self) -> list:
+        from scipy import sparse
+
+        self._resize(self.nnz)
+        indptr = self.indptr.astype(np.int32) if self.nnz < 2**31 else self.indptr
+        return [sparse.csr_matrix((self.data, self.indices, indptr), shape=self.shape)]
+
+
+@dataclass
+class _Gather:
+    """The rows at sorted ``positions``, and the first row holding each value of each
+    ``firsts`` column."""
+
+    positions: np.ndarray
+    columns: list[str]
+    firsts: list[str] = field(default_factory=list)
+    seen: dict[str, set] = field(default_factory=dict)
+    kept: list[pa.RecordBatch] = field(default_factory=list)
+
+    def add(self, start: int, batch: pa.RecordBatch) -> None:
+        lo, hi = np.searchsorted(self.positions, [start, start + batch.num_rows])
+        keep = np.zeros(batch.num_rows, dtype=bool)
+        keep[self.positions[lo:hi] - start] = True
+        for name in self.firsts:
+            keep[self._first_of_new_values(name, batch.column(name))] = True
+        self.kept.append(batch.select(self.columns).filter(keep))
+
+    def _first_of_new_values(self, name: str, column: pa.Array) -> list[int]:
+        seen = self.seen.setdefault(name, set())
+        new = {}
+        for i, value in column.to_pandas().drop_duplicates().items():
+            key = None if pd.isna(value) else value
+            if key not in seen:
+                new[key] = i
+        seen.update(new)
+        return list(new.values())
+
+    def frame(self) -> pd.DataFrame:
+        return pa.Table.from_batches(self.kept).to_pandas()
+
+
+class _Ranges:
+    """Each numeric column's minimum and maximum so far, as pandas computes them (NaN skipped)."""
+
+    def __init__(self, columns: list[str]):
+        self.low = dict.fromkeys(columns, np.nan)
+        self.high = dict.fromkeys(columns, np.nan)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        for name in self.low:
+            values = batch.column(name).to_pandas()
+            if values.notna().any():
+                self.low[name] = np.nanmin([self.low[name], values.min()])
+                self.high[name] = np.nanmax([self.high[name], values.max()])
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame({name: [self.low[name], self.high[name]] for name in self.low},
+                            dtype="float64")
