@@ -80,7 +80,12 @@ def test_the_server_refuses_other_users_and_non_stage_modules_and_stops_when_sta
                  warm.address(tmp_path)[1:], json.dumps(request())],
                 capture_output=True, text=True, cwd="/")
             assert json.loads(stranger.stdout)["status"] == "refused", stranger.stderr
-        assert server.poll() is None, "a refused request must not stop the server"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(warm.address(tmp_path))
+            client.sendall(b"garbage\n")
+            assert client.recv(100) == b"", "garbage gets the connection closed, no answer"
+        assert server.poll() is None, "refused requests and garbage must not stop the server"
+        assert ask(tmp_path, request("os"))["status"] == "refused", "and it still answers"
         assert ask(tmp_path, request(fingerprint="other code"))["status"] == "stale"
         assert wait_gone(server), "a server running other code than its clients must stop"
     finally:

@@ -29,6 +29,8 @@ from pathlib import Path
 from iterate import warm
 
 STAGE_PREFIX = "iterate.stages."
+REFUSED = b'{"status": "refused"}\n'
+MAX_REQUEST = 1 << 22  # bytes: a stage's argv and environment
 LOG = ".dvc/tmp/warm.log"  # the loop's server writes a line per stage run here
 PRELOAD = (  # what the stages import (not the stage modules: each run executes its own afresh)
     "pandas", "pyarrow.parquet", "scipy.stats", "sklearn.compose", "sklearn.ensemble",
@@ -70,20 +72,17 @@ def serve(root: str | Path = ".", idle: float = 600.0, parent: int | None = None
 
 
 def _serve_one(connection: socket.socket, listener: socket.socket, own: str) -> bool:
+    """Serve one connection; False when the server must stop (its code is stale)."""
+    reply = contextlib.suppress(OSError)
     connection.settimeout(10.0)
-    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    fds: list[int] = []
     try:
-        while data and not data.endswith(b"\n"):
-            chunk = connection.recv(1 << 16)
-            if not chunk:
-                return True
-            data += chunk
-        request = json.loads(data) if data else {}
+        request, fds = _read_request(connection)  # read first: closing unread data resets
         if _peer_uid(connection) != os.getuid() or len(fds) != 3 or \
                 not str(request.get("module", "")).startswith(STAGE_PREFIX):
-            connection.sendall(b'{"status": "refused"}\n')
+            connection.sendall(REFUSED)
             return True
-        if request["fingerprint"] != own or warm.fingerprint() != own:
+        if request.get("fingerprint") != own or warm.fingerprint() != own:
             connection.sendall(b'{"status": "stale"}\n')
             return False
         sys.stdout.flush()
@@ -92,16 +91,38 @@ def _serve_one(connection: socket.socket, listener: socket.socket, own: str) -> 
         pid = os.fork()
         if pid == 0:
             _run_child(request, fds, (connection, listener))
-        connection.sendall(json.dumps({"status": "started", "pid": pid}).encode() + b"\n")
+        with reply:  # if the stage went away, _wait sees it and kills the child
+            connection.sendall(json.dumps({"status": "started", "pid": pid}).encode() + b"\n")
+    except (OSError, ValueError):  # a client that went away or sent garbage: next one
+        return True
     finally:
         for fd in fds:
             os.close(fd)
     code = _wait(pid, connection)
-    with contextlib.suppress(OSError):
+    with reply:
         connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
     print(f"iterate warm: {request['module']} exited {code} after "
           f"{time.monotonic() - started:.2f} s", file=sys.stderr, flush=True)
     return True
+
+
+def _read_request(connection: socket.socket) -> tuple[dict, list[int]]:
+    """The JSON line a stage sent, and the three file descriptors sent with it."""
+    data, fds, _, _ = socket.recv_fds(connection, 1 << 16, 3)
+    try:
+        while data and not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+            chunk = connection.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        request = json.loads(data)
+        if not isinstance(request, dict):
+            raise ValueError("not a request")
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise
+    return request, fds
 
 
 def _peer_uid(connection: socket.socket) -> int:
