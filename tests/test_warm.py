@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import yaml
 from iterate import warm
 
 pytestmark = pytest.mark.skipif(not warm.SUPPORTED, reason="warm runs need Linux")
+CRASHKIT = Path(__file__).parent / "crashkit"
 
 
 def start_server(cwd: Path, env: dict | None = None, log: Path | None = None) -> subprocess.Popen:
@@ -56,7 +58,7 @@ def wait_gone(process: subprocess.Popen | int, seconds: float = 10.0) -> bool:
 
 def request(module: str = "iterate.stages.gate", **changes) -> dict:
     return {"module": module, "argv": ["--help"], "cwd": os.getcwd(), "env": dict(os.environ),
-            "fingerprint": warm.fingerprint(), **changes}
+            "startup": warm.startup(), "fingerprint": warm.fingerprint(), **changes}
 
 
 def test_without_a_server_a_stage_is_not_delegated(tmp_path, monkeypatch):
@@ -93,13 +95,39 @@ def test_the_server_refuses_other_users_and_non_stage_modules_and_stops_when_sta
         server.wait()
 
 
+def test_a_server_serves_only_stages_started_as_it_was(tmp_path):
+    server = start_server(tmp_path)
+    try:
+        other = {**warm.startup(), "PYTHONHASHSEED": "1"}
+        assert ask(tmp_path, request(startup=other))["status"] == "refused"
+        assert server.poll() is None
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_the_server_goes_away_with_the_loop_that_started_it(tmp_path):
     parent = subprocess.run(
         [sys.executable, "-c",
          "import os; from iterate import warmserver; s = warmserver.Server(); s.ensure(); "
          "print(s.process.pid, flush=True); os._exit(0)"],  # dies without stopping it
         cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert wait_gone(int(parent.stdout)), "the server outlived its parent"
+    pid = int(parent.stdout)
+    gone = wait_gone(pid)
+    if not gone:
+        os.kill(pid, signal.SIGKILL)
+    assert gone, "the server outlived its parent"
+
+
+def test_a_second_iterate_warm_for_the_same_repository_says_so(template_repo):
+    first = start_server(template_repo.path, template_repo.env)
+    try:
+        time.sleep(0.5)
+        second = template_repo.iterate("warm", "--idle", "5", check=False)
+        assert second.returncode == 2 and "already serves this repository" in second.stderr
+    finally:
+        first.kill()
+        first.wait()
 
 
 @pytest.mark.slow
@@ -139,6 +167,24 @@ def test_a_warm_repro_writes_exactly_what_a_cold_one_writes(template_repo):
         assert warm_error.returncode == 2 and "gate.slices.margin" in warm_error.stderr
         assert len(runs) + 1 == len(log.read_text().splitlines()), "the failing run was warm"
         assert server.poll() is None, "the server survives a stage's failure"
+    finally:
+        server.kill()
+        server.wait()
+
+    # A stage that dies of a signal (here SIGKILL, injected by tests/crashkit) makes the stage's
+    # process die of it too, warm as cold, so DVC sees the same failure.
+    repo.set_params(**{"gate.slices.margin": 0.05})
+    repo.env.pop("ITERATE_WARM")
+    crash = {**repo.env, "PYTHONPATH": f"{CRASHKIT}:{repo.env['PYTHONPATH']}",
+             "ITERATE_KILL_AT": "1", "ITERATE_KILL_ONLY": "stages/gate"}
+    server = start_server(repo.path, crash, log)
+    try:
+        killed = subprocess.run(gate, cwd=repo.path, env=crash, capture_output=True)
+        assert killed.returncode == -signal.SIGKILL
+        assert "iterate.stages.gate exited -9" in log.read_text(), "the run was warm"
+        cold = subprocess.run(gate, cwd=repo.path, env={**crash, "ITERATE_WARM": "0"},
+                              capture_output=True)
+        assert cold.returncode == -signal.SIGKILL
     finally:
         server.kill()
         server.wait()

@@ -19,6 +19,7 @@ Each command runs from the repository's top folder and reads params.yaml once.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -346,7 +347,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iteration(p, commit: bool) -> dict | None:
+def _iteration(p: params_module.Params, commit: bool) -> dict | None:
     """One loop iteration: land the next batch, reproduce, promote if the gate allows, commit.
     Returns its summary row, or None when every source batch has landed."""
     from iterate import atomic, deploy, store, summary, vcs
@@ -382,12 +383,14 @@ def cmd_warm(args: argparse.Namespace) -> int:
     vcs.require_dvc_repo()
     if not warm.SUPPORTED:
         raise IterateError("iterate warm needs Linux (abstract Unix sockets and pidfd); stages "
-                       "run cold here, which is only slower")
-    print(f"iterate warm: serving stage runs for {Path.cwd()} (stops after {args.idle:g} s idle; "
-          "Ctrl-C to stop now)", flush=True)
-    warmserver.serve(".", idle=args.idle)
+                           "run cold here, which is only slower")
+    announce = functools.partial(
+        print, f"iterate warm: serving stage runs for {Path.cwd()} (stops after {args.idle:g} s "
+        "idle; Ctrl-C stops it and the stage it runs)", flush=True)
+    if not warmserver.serve(".", idle=args.idle, announce=announce):
+        raise IterateError("a warm server already serves this repository (`iterate loop` runs "
+                           "one); nothing to do")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

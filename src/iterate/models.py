@@ -72,10 +72,14 @@ def build(model: Model, contract: Contract) -> Pipeline:
 
 
 def fit_full(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    require_both_classes(y)
+    return pipeline.fit(x, y)
+
+
+def require_both_classes(y: np.ndarray) -> None:
     if len(np.unique(y)) < 2:
         raise IterateError("train: the training rows hold one class only; widen split.window "
                            "or land more batches")
-    return pipeline.fit(x, y)
 
 
 def fit_incremental(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:

@@ -100,7 +100,7 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
     early stopping (the same model, without its copies of the matrix).
     """
     scan = streaming.scan(path, contract, fit_rows, reference_rows, model.seed)
-    _require_both_classes(scan.labels)
+    models.require_both_classes(scan.labels)
     pipeline = models.build(model, contract)
     transformer = pipeline.named_steps["features"].fit(scan.to_fit)
     fitted_on, scan.to_fit = len(scan.to_fit), None  # free them before the matrix
@@ -153,12 +153,6 @@ def early_stopping_split(estimator: Any, labels: np.ndarray) -> tuple[np.ndarray
                                                                dtype="u8")
     return tuple(train_test_split(np.arange(rows), test_size=fraction, stratify=labels,
                                   random_state=seed))
-
-
-def _require_both_classes(labels: np.ndarray) -> None:
-    if len(np.unique(labels)) < 2:
-        raise IterateError("train: the training rows hold one class only; widen split.window "
-                           "or land more batches")
 
 
 def _bundle(pipeline: Any, mode: str, note: str, model: Model, contract: Contract, *,

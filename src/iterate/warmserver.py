@@ -19,11 +19,11 @@ import runpy
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from iterate import warm
@@ -31,6 +31,7 @@ from iterate import warm
 STAGE_PREFIX = "iterate.stages."
 REFUSED = b'{"status": "refused"}\n'
 MAX_REQUEST = 1 << 22  # bytes: a stage's argv and environment
+_running: list[int] = []  # the pid of the stage run in progress, if any
 LOG = ".dvc/tmp/warm.log"  # the loop's server writes a line per stage run here
 PRELOAD = (  # what the stages import (not the stage modules: each run executes its own afresh)
     "pandas", "pyarrow.parquet", "scipy.stats", "sklearn.compose", "sklearn.ensemble",
@@ -41,23 +42,27 @@ PRELOAD = (  # what the stages import (not the stage modules: each run executes 
 )
 
 
-def serve(root: str | Path = ".", idle: float = 600.0, parent: int | None = None) -> None:
+def serve(root: str | Path = ".", idle: float = 600.0, parent: int | None = None,
+          announce: Callable[[], None] | None = None) -> bool:
     """Serve stage runs for ``root`` until ``parent`` exits, ``idle`` seconds pass without a
-    run, or the code changes. Returns at once if a server for ``root`` is already up."""
+    run, or the code changes. False at once if a server for ``root`` is already up."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(warm.address(root))
     except OSError:  # EADDRINUSE: another server has this repository
         listener.close()
-        return
+        return False
+    signal.signal(signal.SIGTERM, _stop)  # stopped (by the loop): take the running stage along
     with listener:
         listener.listen(8)  # bound before the imports: an early stage waits instead of going cold
+        if announce:
+            announce()
+        own = warm.fingerprint(), warm.startup()  # before the imports: edits made during count
         for name in PRELOAD:
             importlib.import_module(name)
         from iterate import models
 
         models.skops_io()  # skops.io without its scan of every estimator
-        own = warm.fingerprint()
         listener.settimeout(1.0)
         last_run = time.monotonic()
         while (parent is None or os.getppid() == parent) and time.monotonic() - last_run < idle:
@@ -66,43 +71,58 @@ def serve(root: str | Path = ".", idle: float = 600.0, parent: int | None = None
             except TimeoutError:
                 continue
             with connection:
-                if not _serve_one(connection, listener, own):
-                    return  # stale: the next stage runs cold, the loop starts a fresh server
-            last_run = time.monotonic()
+                served = _serve_one(connection, listener, own)
+            if served is None:
+                return True  # stale: the next stage runs cold, the loop starts a fresh server
+            if served:
+                last_run = time.monotonic()
+    return True
 
 
-def _serve_one(connection: socket.socket, listener: socket.socket, own: str) -> bool:
-    """Serve one connection; False when the server must stop (its code is stale)."""
+def _stop(signum: int, frame) -> None:
+    if _running:
+        with contextlib.suppress(OSError):
+            os.kill(_running[0], signal.SIGKILL)
+    raise SystemExit(128 + signum)
+
+
+def _serve_one(connection: socket.socket, listener: socket.socket,
+               own: tuple[str, dict]) -> bool | None:
+    """Serve one connection: True if a stage ran, False if not, None if the server must stop
+    (its code is stale)."""
     reply = contextlib.suppress(OSError)
     connection.settimeout(10.0)
     fds: list[int] = []
     try:
         request, fds = _read_request(connection)  # read first: closing unread data resets
-        if _peer_uid(connection) != os.getuid() or len(fds) != 3 or \
-                not str(request.get("module", "")).startswith(STAGE_PREFIX):
+        if warm.peer_uid(connection) != os.getuid() or len(fds) != 3 or \
+                not str(request.get("module", "")).startswith(STAGE_PREFIX) or \
+                request.get("startup") != own[1]:
             connection.sendall(REFUSED)
-            return True
-        if request.get("fingerprint") != own or warm.fingerprint() != own:
-            connection.sendall(b'{"status": "stale"}\n')
             return False
+        if request.get("fingerprint") != own[0] or warm.fingerprint() != own[0]:
+            connection.sendall(b'{"status": "stale"}\n')
+            return None
         sys.stdout.flush()
         sys.stderr.flush()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
             _run_child(request, fds, (connection, listener))
+        _running[:] = [pid]
         with reply:  # if the stage went away, _wait sees it and kills the child
             connection.sendall(json.dumps({"status": "started", "pid": pid}).encode() + b"\n")
     except (OSError, ValueError):  # a client that went away or sent garbage: next one
-        return True
+        return False
     finally:
         for fd in fds:
             os.close(fd)
     code = _wait(pid, connection)
-    with reply:
-        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
+    _running.clear()
     print(f"iterate warm: {request['module']} exited {code} after "
           f"{time.monotonic() - started:.2f} s", file=sys.stderr, flush=True)
+    with reply:
+        connection.sendall(json.dumps({"exit": code}).encode() + b"\n")
     return True
 
 
@@ -125,11 +145,6 @@ def _read_request(connection: socket.socket) -> tuple[dict, list[int]]:
     return request, fds
 
 
-def _peer_uid(connection: socket.socket) -> int:
-    creds = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return struct.unpack("3i", creds)[1]
-
-
 def _wait(pid: int, connection: socket.socket) -> int:
     """The child's exit code (negative: killed by that signal). If the stage's process goes
     away first (killed, or DVC cancelled), the child is killed too: no orphan keeps writing."""
@@ -144,7 +159,8 @@ def _wait(pid: int, connection: socket.socket) -> int:
             except OSError:
                 gone = True
             if gone:
-                warm.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
                 break
     finally:
         os.close(pidfd)
@@ -154,6 +170,7 @@ def _wait(pid: int, connection: socket.socket) -> int:
 def _run_child(request: dict, fds: list[int], inherited: tuple[socket.socket, ...]) -> None:
     """In the forked child: become the stage's process, run the stage module, exit."""
     warm.served_child = True
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a fresh process
     code = 1
     try:
         for sock in inherited:
@@ -172,12 +189,18 @@ def _run_child(request: dict, fds: list[int], inherited: tuple[socket.socket, ..
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: report it and die of SIGINT, as Python itself does
+        traceback.print_exc()
+        code = -signal.SIGINT
     except BaseException:
         traceback.print_exc()
     finally:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
+        if code < 0:
+            signal.signal(-code, signal.SIG_DFL)
+            os.kill(os.getpid(), -code)
         os._exit(code)
 
 
@@ -190,7 +213,7 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def ensure(self) -> None:
-        if not warm.SUPPORTED or os.environ.get("ITERATE_WARM") == "0":
+        if not warm.enabled():
             return
         if self.process is None or self.process.poll() is not None:
             log = Path(self.root, LOG)
@@ -230,7 +253,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # run the imported module's code: its flags are the ones stages see
-    from iterate.warmserver import main as imported_main
-
-    sys.exit(imported_main())
+if __name__ == "__main__":
+    sys.exit(main())
