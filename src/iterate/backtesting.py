@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from iterate import params as params_module
-from iterate.errors import IterateError
+from iterate.errors import IterateError, reported
 from iterate.params import POLICY_NAMES, Backtest
 
 PARAMS = ("backtest", "replay", "contract", "split", "model", "train", "evaluate", "gate",
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="params file (default: params.yaml)")
     args = parser.parse_args(argv)
     try:
-        return cmd_backtest(args)
-    except IterateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return reported(lambda: cmd_backtest(args))
     except KeyboardInterrupt:
         print("\ninterrupted; outputs are written only at the end, so none is half-written",
               file=sys.stderr)

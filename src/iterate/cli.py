@@ -26,7 +26,7 @@ from pathlib import Path
 
 from iterate import backtesting, review
 from iterate import params as params_module
-from iterate.errors import IterateError
+from iterate.errors import IterateError, reported
 from iterate.jsonfile import read_json
 from iterate.layout import (
     COMMITTED,
@@ -44,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args) or 0
-    except IterateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return reported(lambda: args.func(args))
     except KeyboardInterrupt:
         print("interrupted; nothing half-written is left behind", file=sys.stderr)
         return 130

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from iterate.errors import IterateError
+from iterate.errors import IterateError, reported
 from iterate.layout import DRIFT, EVALUATION, GATE, MONITOR, QUARANTINE, RAW, SLICES
 
 DEFAULT_BASE = "main"
@@ -73,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_options(parser)
     args = parser.parse_args(argv)
-    try:
-        return cmd_report(args)
-    except IterateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return reported(lambda: cmd_report(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from iterate import warm
-from iterate.errors import IterateError
+from iterate.errors import reported
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -22,8 +22,6 @@ def run(main: Callable[[list[str]], None]) -> None:
         code = warm.delegate(spec.name, sys.argv[1:])
         if code is not None:
             sys.exit(code)
-    try:
-        main(sys.argv[1:])
-    except IterateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    code = reported(lambda: main(sys.argv[1:]))
+    if code:
+        sys.exit(code)
