@@ -29,8 +29,9 @@ test: setup ## run the whole test suite, end-to-end tests included
 test-fast: setup ## run the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: setup ## ruff
+lint: setup ## ruff, and the import contract (the layers in src/iterate point one way)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 BASE ?= main
 report: setup ## write report/report.md (+ plots): the gate, metrics, params and data vs BASE (default main)

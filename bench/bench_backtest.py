@@ -1,7 +1,7 @@
 """Benchmark (issue P5): `iterate backtest` of the embedded data's 52 weekly batches x the five
 policies, against the goal of 60 s on a 2-core machine.
 
-Runs the command as a user would (`python -m iterate.backtesting --params PATH`, a new process:
+Runs the command as a user would (`iterate backtest --params PATH`, a new process:
 imports, reading and validating the source, the replay, the JSON, CSVs and PNG) in a temporary
 folder, with params.yaml's settings and the source's absolute path; ``--jobs`` sets
 ``backtest.jobs`` (worker processes fitting ahead; 0 = everything in one process), several values
@@ -43,7 +43,7 @@ def run_once(jobs: int | None, folder: Path) -> tuple[dict, float, float]:
     env = {**os.environ,  # this checkout's code, whatever the environment's install points at
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                        os.environ.get("PYTHONPATH")]))}
-    subprocess.run([sys.executable, "-m", "iterate.backtesting", "--params", str(params)],
+    subprocess.run([sys.executable, "-m", "iterate.commands.backtest", "--params", str(params)],
                    cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from iterate.evaluate import METRICS, compare, score
+from iterate.core.evaluate import METRICS, compare, score
 
 N_ROWS = 300_000
 RESAMPLES = 1_000

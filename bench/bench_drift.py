@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from iterate import drift
+from iterate.core import drift
 
 
 def frame(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:

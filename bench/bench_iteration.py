@@ -39,7 +39,9 @@ SAME_WORK = r"""
 import importlib, shlex, sys
 from pathlib import Path
 import yaml
-from iterate import landing, params, store
+from iterate.repo import landing
+from iterate import params
+from iterate.repo import store
 p = params.load()
 path = Path(sys.argv[1])
 landed = store.list_batches("data/raw")
@@ -54,15 +56,16 @@ for stage in yaml.safe_load(open("dvc.yaml"))["stages"].values():
 MINIMAL = r"""
 import glob, sys, pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score, log_loss
-from iterate import params, models
+from iterate import params
+from iterate.repo import bundles
 p = params.load()
 raw = sorted(glob.glob("data/raw/*.parquet"))
 window = p.split.window
 train = pd.concat([pd.read_parquet(f) for f in raw[-window - 1:-1]])
 holdout = pd.read_parquet(raw[-1])
-pipeline = models.build(p.model, p.contract)
+pipeline = training.build(p.model, p.contract)
 pipeline.fit(train[p.contract.features], train[p.contract.label])
-production = models.load("models/production").pipeline
+production = bundles.load("models/production").pipeline
 y = holdout[p.contract.label]
 for m in (pipeline, production):
     proba = m.predict_proba(holdout[p.contract.features])[:, 1]
@@ -72,12 +75,13 @@ for m in (pipeline, production):
 NAIVE = r"""
 import glob, pandas as pd
 from sklearn.metrics import roc_auc_score
-from iterate import params, models
+from iterate import params
+from iterate.repo import bundles
 p = params.load()
 raw = sorted(glob.glob("data/raw/*.parquet"))
 history = pd.concat([pd.read_parquet(f) for f in raw[:-1]])  # re-prepare everything
 holdout = pd.read_parquet(raw[-1])
-pipeline = models.build(p.model, p.contract)
+pipeline = training.build(p.model, p.contract)
 pipeline.fit(history[p.contract.features], history[p.contract.label])
 roc_auc_score(holdout[p.contract.label],
               pipeline.predict_proba(holdout[p.contract.features])[:, 1])
@@ -135,7 +139,7 @@ class Workspace(Repo):
         shutil.copytree(saved, self.root, symlinks=True)
 
     def loop_iteration(self, week: Path, env: dict | None = None) -> float:
-        return (self.run(sys.executable, "-m", "iterate.cli", "land", str(week), env=env)
+        return (self.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week), env=env)
                 + self.run(sys.executable, "-m", "dvc", "repro", env=env))
 
     def script(self, code: str, *args: str) -> float:
@@ -150,7 +154,8 @@ class WarmServer:
 
     def __enter__(self):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "iterate.cli", "warm", "--idle", "900"], cwd=self.ws.root,
+            [sys.executable, "-m", "iterate.commands.cli", "warm", "--idle", "900"],
+            cwd=self.ws.root,
             env=self.ws.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(6)  # its imports; the loop overlaps them with landing the first batch
         return self
@@ -198,7 +203,7 @@ def main() -> None:
                 p2[label] = compare(inc, args.repeats, {
                     "loop, warm": inc.loop_iteration,
                     "naive full re-prepare + refit": lambda week, inc=inc: (
-                        inc.run(sys.executable, "-m", "iterate.cli", "land", str(week))
+                        inc.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week))
                         + inc.script(NAIVE)),
                 })
 

@@ -46,9 +46,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from iterate import contract as contract_module
-from iterate import landing, params
-from iterate.batches import BatchInfo
+from iterate import params
+from iterate.core import contract as contract_module
+from iterate.core.batches import BatchInfo
+from iterate.repo import landing
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -136,7 +137,7 @@ class Workspace:
         return self.run(sys.executable, "-m", "dvc", *args)
 
     def iterate(self, *args: str) -> str:
-        return self.run(sys.executable, "-m", "iterate.cli", *args)
+        return self.run(sys.executable, "-m", "iterate.commands.cli", *args)
 
     def set_params(self, changes: dict) -> None:
         set_params(self.root / "params.yaml", changes)

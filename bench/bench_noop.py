@@ -125,7 +125,7 @@ class Workspace:
         return self.run(sys.executable, "-m", "dvc", *args)
 
     def iterate(self, *args: str) -> None:
-        self.run(sys.executable, "-m", "iterate.cli", *args)
+        self.run(sys.executable, "-m", "iterate.commands.cli", *args)
 
     def check_up_to_date(self) -> None:
         out = self.dvc("status")[2]

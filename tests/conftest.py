@@ -41,7 +41,7 @@ class Repo:
         return result
 
     def iterate(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(sys.executable, "-m", "iterate.cli", *args, check=check)
+        return self.run(sys.executable, "-m", "iterate.commands.cli", *args, check=check)
 
     def dvc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return self.run(sys.executable, "-m", "dvc", *args, check=check)

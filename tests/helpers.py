@@ -52,7 +52,7 @@ def week(number: int, step: int = 20, offset: int = 0) -> pd.DataFrame:
 def typed_weeks(nrows: int) -> pd.DataFrame:
     """The first ``nrows`` rows of the source, typed by the contract, with a ``batch_id`` per
     whole week since the first row ("week-0", "week-1", ...)."""
-    from iterate import contract as contract_module
+    from iterate.core import contract as contract_module
 
     raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False, na_values=[""], nrows=nrows)
     typed = contract_module.validate(raw, shipped_params().contract).good

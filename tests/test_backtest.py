@@ -14,7 +14,8 @@ import pytest
 import yaml
 from helpers import PARAMS_FILE, SOURCE, raw_params, shipped_params
 
-from iterate import backtest, backtesting, gate, models
+from iterate.commands import backtest as backtest_command
+from iterate.core import backtest, gate, training
 from iterate.errors import ParamsError
 from iterate.params import Column, Contract, Drift, Evaluate, Model, SgdLogistic
 
@@ -66,7 +67,7 @@ def run(batches, **changes) -> backtest.Result:
 def calls(monkeypatch):
     """Count full and incremental fits (and the rows of each partial_fit)."""
     seen = {"full": 0, "incremental": []}
-    fit_full, fit_incremental = models.fit_full, models.fit_incremental
+    fit_full, fit_incremental = training.fit_full, training.fit_incremental
 
     def counting_full(pipeline, x, y):
         seen["full"] += 1
@@ -76,8 +77,8 @@ def calls(monkeypatch):
         seen["incremental"].append(len(x))
         return fit_incremental(pipeline, x, y)
 
-    monkeypatch.setattr(models, "fit_full", counting_full)
-    monkeypatch.setattr(models, "fit_incremental", counting_incremental)
+    monkeypatch.setattr(training, "fit_full", counting_full)
+    monkeypatch.setattr(training, "fit_incremental", counting_incremental)
     return seen
 
 
@@ -214,7 +215,8 @@ def test_real_weeks_start_every_policy_from_the_same_model_and_a_refit_beats_cha
     raw = pd.read_csv(SOURCE, dtype=str, keep_default_na=False, na_values=[""], nrows=36_000)
     batches, skipped = backtest.cut(raw, SHIPPED.contract, SHIPPED.replay.batch_days)
     assert not skipped and [b.id[:10] for b in batches[:2]] == ["2013-01-01", "2013-01-08"]
-    s = backtesting.settings(SHIPPED, backtesting.Backtest(warmup=3, window=3, every=1, jobs=0))
+    bt = backtest_command.Backtest(warmup=3, window=3, every=1, jobs=0)
+    s = backtest_command.settings(SHIPPED, bt)
     result = backtest.run(batches[:5], s)
     first = {pr.steps[0].metrics["roc_auc"] for pr in result.policies.values()}
     assert len(first) == 1, "every policy scores the first week with the same first fit"
@@ -254,7 +256,7 @@ def write_own_data(folder: Path) -> Path:
 def test_backtest_runs_on_own_data_described_by_a_params_file(tmp_path, monkeypatch, capsys):
     path = write_own_data(tmp_path)
     monkeypatch.chdir(tmp_path)
-    assert backtesting.main(["--params", path.name]) == 0
+    assert backtest_command.main(["--params", path.name]) == 0
 
     summary = json.loads((tmp_path / "metrics/backtest.json").read_text())
     assert summary["source"] == "visits.csv" and summary["batch_days"] == 1
@@ -279,11 +281,11 @@ def test_backtest_section_keys_are_checked_naming_the_key(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=r"backtest\.evry: unknown key"):
-        backtesting.load(path)
+        backtest_command.load(path)
     raw["backtest"] = {"model": "hist_gradient_boosting"}
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=r"backtest\.model: the incremental policy needs"):
-        backtesting.load(path)
+        backtest_command.load(path)
 
 
 def test_a_params_file_without_a_backtest_section_gets_the_defaults(tmp_path):
@@ -291,23 +293,23 @@ def test_a_params_file_without_a_backtest_section_gets_the_defaults(tmp_path):
     raw.pop("backtest", None)
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw))
-    p, bt = backtesting.load(path)
-    assert bt == backtesting.Backtest() and bt.model == "sgd_logistic"
-    s = backtesting.settings(p, bt)
+    p, bt = backtest_command.load(path)
+    assert bt == backtest_command.Backtest() and bt.model == "sgd_logistic"
+    s = backtest_command.settings(p, bt)
     assert s.model.kind == "sgd_logistic" and s.window == p.split.window
     assert s.policies == backtest.POLICIES
 
 
 def test_the_shipped_params_file_loads_for_the_backtest():
-    p, bt = backtesting.load(PARAMS_FILE)
-    assert backtesting.settings(p, bt).model.kind == bt.model
+    p, bt = backtest_command.load(PARAMS_FILE)
+    assert backtest_command.settings(p, bt).model.kind == bt.model
 
 
 def test_a_missing_source_is_one_error_line(tmp_path, monkeypatch, capsys):
     path = write_own_data(tmp_path)
     (tmp_path / "visits.csv").unlink()
     monkeypatch.chdir(tmp_path)
-    assert backtesting.main(["--params", str(path)]) == 2
+    assert backtest_command.main(["--params", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: replay.source: visits.csv not found") and err.count("\n") == 1
     assert not (tmp_path / "metrics").exists()
@@ -319,11 +321,11 @@ def test_a_missing_source_is_one_error_line(tmp_path, monkeypatch, capsys):
     (["--params", "top.yaml", "backtest"], "top.yaml"),
 ])
 def test_add_parser_registers_backtest_and_both_places_for_params(argv, expected):
-    parser = argparse.ArgumentParser(prog="iterate")  # as iterate.cli builds it
+    parser = argparse.ArgumentParser(prog="iterate")  # as iterate.commands.cli builds it
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    backtesting.add_parser(parser.add_subparsers(required=True))
+    backtest_command.add_parsers(parser.add_subparsers(required=True))
     args = parser.parse_args(argv)
-    assert args.func is backtesting.cmd_backtest and args.params == Path(expected)
+    assert args.func is backtest_command.cmd_backtest and args.params == Path(expected)
 
 
 class FakeTerminal:
@@ -344,7 +346,7 @@ def test_progress_is_one_redrawn_line_on_a_terminal_and_silent_elsewhere():
     batch = stream(1)[0]
     for tty in (True, False):
         out = FakeTerminal(tty)
-        progress = backtesting.Progress(out)
+        progress = backtest_command.Progress(out)
         for done in (1, 2, 3):
             progress(done, 3, batch)
         if tty:

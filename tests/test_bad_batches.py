@@ -8,7 +8,7 @@ its reason, and its formula-looking cells quoted. EXPECTED says which, for each 
 
 The repository is built once per module, with one good batch (week 1) landed through the real
 command so that the duplicate and overlap cases have something to clash with; each case runs on
-a copy. Most cases call ``iterate.cli.main`` in-process (the console script's code path) with
+a copy. Most cases call ``cli.main`` in-process (the console script's code path) with
 the `dvc add` subprocess replaced by a recorder; the cases in SUBPROCESS run as real processes
 of the installed console script, real `dvc add` included.
 """
@@ -30,7 +30,8 @@ import pandas as pd
 import pytest
 from helpers import DVC_FILE, LABEL, PARAMS_FILE, TIME, sha256, tree_digest
 
-from iterate import cli, registry, store, vcs
+from iterate.commands import cli
+from iterate.repo import registry, store, vcs
 
 CORPUS = Path(__file__).resolve().parent / "bad_batches"
 BASE = CORPUS / "base" / "landed_first.csv"
@@ -40,7 +41,7 @@ TREES = ("data", "models")
 SHELL_NAME = "week 1; rm -rf x $(touch pwned).csv"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("iterate")  # what `pip install -e .` made
 LAND = [str(CONSOLE_SCRIPT)] if CONSOLE_SCRIPT.is_file() else [sys.executable, "-m",
-                                                                "iterate.cli"]
+                                                                "iterate.commands.cli"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tests of iterate.batches (split, overlap, ids) and iterate.replay (cutting the source into
+"""Tests of core.batches (split, overlap, ids) and core.replay (cutting the source into
 weekly batches as if they had arrived one by one)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from iterate import batches, replay
-from iterate.batches import BatchInfo
+from iterate.core import batches, replay
+from iterate.core.batches import BatchInfo
 
 
 def info(start: str, end: str, rows: int = 100) -> BatchInfo:

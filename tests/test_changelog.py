@@ -1,5 +1,5 @@
-"""What people read, rendered from registry entries (iterate.changelog): the changelog, the
-model card and the `iterate history` table. Entries are built with iterate.registry from
+"""What people read, rendered from registry entries (iterate.core.changelog): the changelog, the
+model card and the `iterate history` table. Entries are built with iterate.repo.registry from
 hand-made evaluation, gate and slice results in the shapes the stages write."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from iterate import changelog, registry
+from iterate.core import changelog
+from iterate.repo import registry
 
 NAME = "flight-delay"
 PARAMS = {"kind": "sgd_logistic", "threshold": 0.3, "seed": 42,

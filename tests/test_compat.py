@@ -1,5 +1,5 @@
-"""The compatibility contract between model versions (iterate.compat), what the gate makes of
-it, and how the registry numbers versions (iterate.registry.next_version)."""
+"""The compatibility contract between model versions (iterate.core.compat), what the gate makes of
+it, and how the registry numbers versions (iterate.repo.registry.next_version)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from helpers import shipped_params
 
-from iterate import compat, gate, registry
-from iterate.compat import BREAKING, COMPATIBLE
+from iterate.core import compat, gate
+from iterate.core.compat import BREAKING, COMPATIBLE
+from iterate.repo import registry
 
 
 def meta() -> dict[str, Any]:

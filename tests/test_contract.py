@@ -1,4 +1,4 @@
-"""Tests of iterate.contract.validate: good rows come out typed, each bad row comes out as it
+"""Tests of iterate.core.contract.validate: good rows come out typed, each bad row comes out as it
 came with its 1-based source row and a reason naming the column, and batch-level problems
 refuse the whole batch."""
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from helpers import LABEL, TIME, contract, source_rows
 
-from iterate.contract import required_columns, validate
+from iterate.core.contract import required_columns, validate
 from iterate.errors import ContractError
 from iterate.params import Column
 

@@ -61,7 +61,7 @@ def killed_at(repo: Repo, point: int, *args: str, only: str = "") -> bool:
     env = {**repo.env, "PYTHONPATH": f"{CRASHKIT}:{repo.env['PYTHONPATH']}",
            "ITERATE_KILL_AT": str(point), "ITERATE_KILL_ONLY": only}
     command = [sys.executable, "-m", "dvc", "repro"] if only else \
-        [sys.executable, "-m", "iterate.cli", *args]
+        [sys.executable, "-m", "iterate.commands.cli", *args]
     result = subprocess.run(command, cwd=repo.path, env=env, capture_output=True, text=True,
                             check=False)
     if only:  # dvc reports its stage's death as a failed stage
@@ -189,7 +189,7 @@ def test_two_lands_at_once_both_land_one_after_the_other(base, tmp_path):
         part = rows[(rows["time_hour"] >= start) & (rows["time_hour"] < end)]
         files.append(tmp_path / f"week{week}.csv")
         part.to_csv(files[-1], index=False)
-    processes = [subprocess.Popen([sys.executable, "-m", "iterate.cli", "land", str(f)],
+    processes = [subprocess.Popen([sys.executable, "-m", "iterate.commands.cli", "land", str(f)],
                                   cwd=repo.path, env=repo.env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for f in files]
     results = [p.communicate(timeout=300) + (p.returncode,) for p in processes]

@@ -1,4 +1,4 @@
-"""Tests of iterate.drift: calibration under no drift, power, effect-size gating, small samples,
+"""Tests of core.drift: calibration under no drift, power, effect-size gating, small samples,
 multiple-testing corrections, effect sizes against references, real seasonal data, advice."""
 
 import json
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial import distance
 
-from iterate import drift
+from iterate.core import drift
 from iterate.params import Column, Contract
 
 ROOT = Path(__file__).resolve().parents[1]

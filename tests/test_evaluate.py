@@ -1,4 +1,4 @@
-"""Tests of iterate.evaluate: metrics against scikit-learn, CIs against brute force and coverage."""
+"""Tests of core.evaluate: metrics against scikit-learn, CIs against brute force and coverage."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import pytest
 from scipy import integrate, stats
 from sklearn import metrics as skm
 
-from iterate import evaluate as ev
+from iterate.core import evaluate as ev
 
 THRESHOLD_METRICS = ("accuracy", "precision", "recall", "f1")
 

@@ -1,4 +1,4 @@
-"""Tests of iterate.gate.decide on hand-made evaluations (the shape the evaluate stage writes)
+"""Tests of iterate.core.gate.decide on hand-made evaluations (the shape the evaluate stage writes)
 and of `iterate gate --check`'s exit codes."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import sys
 import pytest
 from helpers import shipped_params
 
-from iterate import cli, gate
+from iterate.commands import cli
+from iterate.core import gate
 from iterate.params import Gate, Rule, SliceGuard
 
 
@@ -215,7 +216,7 @@ def _write_gate_json(folder, verdict):
 
 
 def _run_gate(folder, *args):
-    return subprocess.run([sys.executable, "-m", "iterate.cli", "gate", *args], cwd=folder,
+    return subprocess.run([sys.executable, "-m", "iterate.commands.cli", "gate", *args], cwd=folder,
                           capture_output=True, text=True, check=False)
 
 

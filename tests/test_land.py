@@ -1,4 +1,4 @@
-"""Tests of landing a batch: iterate.landing (read_table, land) in-process, and `iterate land`
+"""Tests of landing a batch: iterate.repo.landing (read_table, land) in-process, and `iterate land`
 in a temporary git + DVC repository.
 
 The repository is built and two batches are landed through the real command once per module
@@ -20,8 +20,9 @@ import pytest
 import yaml
 from helpers import DVC_FILE, LABEL, PARAMS_FILE, TIME, contract, sha256, tree_digest, week
 
-from iterate import cli, landing, store
+from iterate.commands import cli
 from iterate.errors import ContractError
+from iterate.repo import landing, store
 
 WEEK1 = "2013-01-01_2013-01-07"
 WEEK2 = "2013-01-08_2013-01-14"
@@ -248,7 +249,8 @@ def _env() -> dict[str, str]:
 
 
 def _start(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "iterate.cli", *args], cwd=root, env=_env(),
+    return subprocess.Popen([sys.executable, "-m", "iterate.commands.cli", *args], cwd=root,
+                            env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iterate import drift, monitor, training
-from iterate.evaluate import Interval
+from iterate.core import drift, monitor, training
+from iterate.core.evaluate import Interval
 
 KINDS = {f"x{i}": "numeric" for i in range(4)} | {"c": "categorical"}
 

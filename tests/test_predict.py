@@ -1,4 +1,4 @@
-"""Scoring with a model bundle (iterate.predict.score): the output columns, input written for
+"""Scoring with a model bundle (iterate.repo.scoring.score): the output columns, input written for
 an earlier model version, and input that breaks the model's contract."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import pytest
 import yaml
 from helpers import week
 
-from iterate import contract, models, params, predict, training
+from iterate import params
+from iterate.core import contract, training
 from iterate.errors import ContractError
+from iterate.repo import bundles, scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
@@ -25,7 +27,7 @@ FEATURES = list(P.contract.columns)
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory) -> dict[str, models.Bundle]:
+def fitted(tmp_path_factory) -> dict[str, training.Bundle]:
     """One small model of each kind, trained on week 1, saved and loaded back as predict
     loads production."""
     raw = week(1, step=2)
@@ -34,14 +36,14 @@ def bundles(tmp_path_factory) -> dict[str, models.Bundle]:
     for model in (SGD, HGB):
         plan = training.plan("full", model, rows, None)
         folder = tmp_path_factory.mktemp(model.kind)
-        models.save(training.fit(plan, model, P.contract, None), folder)
-        out[model.kind] = models.load(folder)
+        bundles.save(training.fit(plan, model, P.contract, None), folder)
+        out[model.kind] = bundles.load(folder)
     return out
 
 
 @pytest.fixture
-def bundle(bundles) -> models.Bundle:
-    return bundles["sgd_logistic"]
+def bundle(fitted) -> training.Bundle:
+    return fitted["sgd_logistic"]
 
 
 def batch(n: int = 120) -> pd.DataFrame:
@@ -52,7 +54,7 @@ def batch(n: int = 120) -> pd.DataFrame:
 def test_score_adds_probability_label_at_the_threshold_and_version(bundle):
     frame = batch()
 
-    scored, log = predict.score(bundle, "1.2.3", frame, "in.csv")
+    scored, log = scoring.score(bundle, "1.2.3", frame, "in.csv")
 
     assert list(scored.columns) == [*frame.columns, "probability", "predicted_label",
                                     "model_version"]
@@ -68,7 +70,7 @@ def test_score_adds_probability_label_at_the_threshold_and_version(bundle):
 
 def test_score_gives_the_models_own_probabilities(bundle):
     frame = batch()
-    scored, _ = predict.score(bundle, "1.2.3", frame, "in.csv")
+    scored, _ = scoring.score(bundle, "1.2.3", frame, "in.csv")
 
     typed = contract.validate(frame, P.contract).good  # same rows: week 2 is in time order
     np.testing.assert_allclose(scored["probability"], bundle.predict_proba(typed), atol=1e-6)
@@ -77,12 +79,12 @@ def test_score_gives_the_models_own_probabilities(bundle):
 def test_score_leaves_the_input_frame_unchanged(bundle):
     frame = batch()
     before = frame.copy()
-    predict.score(bundle, "1.2.3", frame, "in.csv")
+    scoring.score(bundle, "1.2.3", frame, "in.csv")
     pd.testing.assert_frame_equal(frame, before)
 
 
 def test_the_log_holds_the_typed_features_the_score_and_the_version(bundle):
-    scored, log = predict.score(bundle, "1.2.3", batch(), "in.csv")
+    scored, log = scoring.score(bundle, "1.2.3", batch(), "in.csv")
 
     assert sorted(log.columns) == sorted([*FEATURES, "score", "model_version"])
     assert log["distance"].dtype == np.float64
@@ -91,8 +93,8 @@ def test_the_log_holds_the_typed_features_the_score_and_the_version(bundle):
 
 
 @pytest.mark.parametrize("kind", ["sgd_logistic", "hist_gradient_boosting"])
-def test_a_batch_in_the_previous_versions_schema_is_still_scored(bundles, kind):
-    bundle = bundles[kind]
+def test_a_batch_in_the_previous_versions_schema_is_still_scored(fitted, kind):
+    bundle = fitted[kind]
     known = set(bundle.meta["input_schema"]["carrier"]["categories"])
     frame = batch(60)
     frame["tailnum"] = "N14228"  # a column an earlier version used; this one ignores it
@@ -102,7 +104,7 @@ def test_a_batch_in_the_previous_versions_schema_is_still_scored(bundles, kind):
     frame.loc[2, ["temp", "wind_gust"]] = ""  # nullable columns left empty
     assert "ZZ" not in known
 
-    scored, _ = predict.score(bundle, "2.0.0", frame, "old.csv")
+    scored, _ = scoring.score(bundle, "2.0.0", frame, "old.csv")
 
     assert len(scored) == 60
     assert scored["probability"].notna().all()
@@ -115,8 +117,8 @@ def test_typed_input_as_from_parquet_is_scored_like_text_input(bundle):
     typed = contract.validate(text, P.contract).good
     typed.insert(0, "flight_id", range(len(typed)))
 
-    from_text, _ = predict.score(bundle, "1.2.3", text, "in.csv")
-    from_typed, _ = predict.score(bundle, "1.2.3", typed, "in.parquet")
+    from_text, _ = scoring.score(bundle, "1.2.3", text, "in.csv")
+    from_typed, _ = scoring.score(bundle, "1.2.3", typed, "in.parquet")
 
     np.testing.assert_allclose(from_typed["probability"], from_text["probability"])
 
@@ -128,7 +130,7 @@ def test_a_missing_column_is_refused_naming_it(bundle):
     frame = batch().drop(columns=["distance"])
 
     with pytest.raises(ContractError, match=r"in\.csv: missing column\(s\) 'distance'"):
-        predict.score(bundle, "1.2.3", frame, "in.csv")
+        scoring.score(bundle, "1.2.3", frame, "in.csv")
 
 
 @pytest.mark.parametrize("column, value, problem", [
@@ -143,7 +145,7 @@ def test_a_bad_value_is_refused_naming_the_problem_and_the_row(bundle, column, v
     frame.loc[6, column] = value  # the 7th data row
 
     with pytest.raises(ContractError) as caught:
-        predict.score(bundle, "1.2.3", frame, "in.csv")
+        scoring.score(bundle, "1.2.3", frame, "in.csv")
 
     message = str(caught.value)
     assert message.startswith("in.csv: 1 row(s) break the production model's input contract")
@@ -157,12 +159,12 @@ def test_several_bad_rows_are_counted_and_the_first_is_named(bundle):
 
     with pytest.raises(ContractError, match=r"3 row\(s\) break .*first, row 4: wind_dir: above "
                                             r"the maximum 360"):
-        predict.score(bundle, "1.2.3", frame, "in.csv")
+        scoring.score(bundle, "1.2.3", frame, "in.csv")
 
 
 def test_an_empty_batch_is_refused(bundle):
     with pytest.raises(ContractError, match="no data rows"):
-        predict.score(bundle, "1.2.3", batch().head(0), "in.csv")
+        scoring.score(bundle, "1.2.3", batch().head(0), "in.csv")
 
 
 # ---------------------------------------------------------------- label and written probability
@@ -181,9 +183,9 @@ class FixedPipeline:
 
 def test_the_written_label_agrees_with_the_written_probability_at_the_threshold(bundle):
     meta = {**bundle.meta, "output": {**bundle.meta["output"], "threshold": 0.3}}
-    fake = models.Bundle(pipeline=FixedPipeline([0.2999996, 0.3, 0.31]), meta=meta)
+    fake = training.Bundle(pipeline=FixedPipeline([0.2999996, 0.3, 0.31]), meta=meta)
 
-    scored, _ = predict.score(fake, "1.2.3", batch(3), "in.csv")
+    scored, _ = scoring.score(fake, "1.2.3", batch(3), "in.csv")
 
     written = scored["probability"] >= 0.3
     assert scored["predicted_label"].tolist() == written.astype(int).tolist()
@@ -196,7 +198,7 @@ def production_repo(root: Path) -> None:
     bundle = training.fit(training.plan("full", SGD, rows, None), SGD, P.contract, None)
     bundle.reference = rows[[*P.contract.features, P.contract.label]].assign(
         score=bundle.predict_proba(rows))
-    models.save(bundle, root / "models/production")
+    bundles.save(bundle, root / "models/production")
     (root / "models/registry.yaml").write_text(yaml.safe_dump({"versions": [{
         "version": "1.0.0", "action": "promote", "model_sha256": bundle.meta["sha256"]}]}))
 
@@ -210,14 +212,14 @@ def test_the_prediction_log_is_checked_for_drift_against_the_training_reference(
     for name, frame in (("similar", similar), ("hot", hot)):
         frame.drop(columns=["late"]).to_csv(tmp_path / f"{name}.csv", index=False)
 
-    predict.predict(tmp_path / "similar.csv", tmp_path / "out1.csv")
-    calm = predict.prediction_drift(P)
+    scoring.predict(tmp_path / "similar.csv", tmp_path / "out1.csv")
+    calm = scoring.prediction_drift(P)
     assert calm["rows"] == len(similar) and calm["version"] == "1.0.0"
     assert set(calm["columns"]) == {*P.contract.features, "score"}
     assert calm["columns"]["temp"]["status"] != "drift"
 
-    predict.predict(tmp_path / "hot.csv", tmp_path / "out2.csv")
-    shifted = predict.prediction_drift(P)
+    scoring.predict(tmp_path / "hot.csv", tmp_path / "out2.csv")
+    shifted = scoring.prediction_drift(P)
     assert shifted["logs"] == 2 and shifted["rows"] == len(similar) + len(hot)
     assert shifted["columns"]["temp"]["status"] == "drift"
     assert "temp" in shifted["drifted_columns"]

@@ -1,4 +1,4 @@
-"""The review report: report.py renders hand-made inputs; review.py gathers them from a
+"""The review report: core.report renders hand-made inputs; commands.report gathers them from a
 repository (one end-to-end run with real DVC and git commits)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from iterate import report, review
+from iterate.commands import report as report_command
+from iterate.core import report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -302,7 +303,7 @@ def test_text_from_data_cannot_inject_html_or_break_a_table():
     assert "<script>" not in text and "&lt;script>x\\|y" in text
 
 
-# ---------------------------------------------------------------- review.py (no DVC run)
+# ---------------------------------------------------------------- commands/report.py (no DVC run)
 
 
 def write_json(path: Path, data) -> None:
@@ -320,7 +321,7 @@ def bare_repo(tmp_path, monkeypatch):
 
 
 def test_a_missing_gate_verdict_is_a_one_line_error_with_exit_2(bare_repo, capsys):
-    assert review.main(["--base", "main"]) == 2
+    assert report_command.main(["--base", "main"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: metrics/gate.json: not found")
     assert not (bare_repo / "report").exists()
@@ -329,7 +330,7 @@ def test_a_missing_gate_verdict_is_a_one_line_error_with_exit_2(bare_repo, capsy
 def test_without_git_or_drift_output_the_report_is_written_and_says_so(bare_repo):
     write_json(bare_repo / "metrics/gate.json", gate("no_baseline", rules=[]))
     write_json(bare_repo / "metrics/evaluation.json", evaluation(False))
-    assert review.main(["-o", "out/review.md"]) == 0
+    assert report_command.main(["-o", "out/review.md"]) == 0
     text = (bare_repo / "out/review.md").read_text()
     assert text.index("NO BASELINE") < text.index("## Candidate vs production")
     assert "this is not a git repository" in section(text, "Params").lower()
@@ -347,7 +348,7 @@ def test_plots_are_copied_beside_the_report_and_stale_copies_removed(bare_repo):
     stale = bare_repo / "report/plots/monitor/performance.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(PNG_SIGNATURE)
-    entries = review.copy_plots(Path("report"))
+    entries = report_command.copy_plots(Path("report"))
     assert (bare_repo / "report/plots/evaluation/evaluation.png").read_bytes() == \
         source.read_bytes()
     assert not stale.exists()
@@ -359,7 +360,7 @@ def test_quarantine_reasons_are_counted_per_reason_most_first(tmp_path):
     path = tmp_path / "q.csv"
     path.write_text("source_row,temp,reason\n1,200,temp: above the maximum 140\n"
                     "2,,late: missing label; temp: above the maximum 140\n")
-    assert review.quarantine_reasons(path) == {"temp: above the maximum 140": 2,
+    assert report_command.quarantine_reasons(path) == {"temp: above the maximum 140": 2,
                                                "late: missing label": 1}
 
 
@@ -376,8 +377,7 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
     assert len(repo.git("log", "--format=%s").stdout.splitlines()) == 4
     new_batch = repo.git("log", "-1", "--format=%s").stdout.split("(")[1].split(")")[0]
 
-    result = repo.run(sys.executable, "-c", "import sys; from iterate import review; "
-                      "sys.exit(review.main(sys.argv[1:]))",
+    result = repo.run(sys.executable, "-m", "iterate.commands.cli", "report",
                       "--base", "HEAD~1", "-o", "report/report.md")
     assert "report: report/report.md" in result.stdout
     text = (repo.path / "report/report.md").read_text()

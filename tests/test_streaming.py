@@ -19,9 +19,11 @@ import pytest
 from helpers import typed_weeks
 from sklearn.metrics import roc_auc_score
 
-from iterate import models, params, store, streaming, training
-from iterate.batches import BatchInfo
+from iterate import params
+from iterate.core import training
+from iterate.core.batches import BatchInfo
 from iterate.errors import IterateError
+from iterate.repo import bundles, store, streaming
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
@@ -50,7 +52,7 @@ def train_file(rows, tmp_path, monkeypatch) -> Path:
     return write(rows, tmp_path / "train.parquet")
 
 
-def in_memory(path: Path, model, reference_rows: int) -> models.Bundle:
+def in_memory(path: Path, model, reference_rows: int) -> training.Bundle:
     """What the train stage did before it streamed: fit the whole DataFrame."""
     frame = pd.read_parquet(path)
     bundle = training.fit(training.plan("full", model, frame, None), model, P.contract, None)
@@ -59,8 +61,8 @@ def in_memory(path: Path, model, reference_rows: int) -> models.Bundle:
     return bundle
 
 
-def saved(bundle: models.Bundle, folder: Path) -> dict[str, bytes]:
-    models.save(bundle, folder)
+def saved(bundle: training.Bundle, folder: Path) -> dict[str, bytes]:
+    bundles.save(bundle, folder)
     return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
 
 
@@ -70,10 +72,10 @@ def saved(bundle: models.Bundle, folder: Path) -> dict[str, bytes]:
 @KINDS
 def test_a_streamed_refit_is_byte_for_byte_the_in_memory_one(model, train_file, tmp_path):
     note = training.full_refit_note("full", None, streaming.count_rows(train_file))
-    streamed = training.fit_file(train_file, note, model, P.contract, reference_rows=500)
+    streamed = streaming.fit_file(train_file, note, model, P.contract, reference_rows=500)
     expected = in_memory(train_file, model, reference_rows=500)
     files = saved(streamed, tmp_path / "streamed")
-    assert set(files) == {models.MODEL_FILE, models.META_FILE, models.REFERENCE_FILE}
+    assert set(files) == {bundles.MODEL_FILE, bundles.META_FILE, bundles.REFERENCE_FILE}
     assert files == saved(expected, tmp_path / "expected")
 
 
@@ -84,8 +86,8 @@ def test_above_fit_rows_the_transformer_is_fitted_on_a_sample_knowing_every_cate
     sampled = rows.iloc[streaming.sample_positions(len(rows), fit_rows, model.seed)]
     assert sampled["dest"].nunique() < rows["dest"].nunique(), "the sample alone misses some"
 
-    exact = training.fit_file(train_file, "n", model, P.contract, 500)
-    approx = training.fit_file(train_file, "n", model, P.contract, 500, fit_rows=fit_rows)
+    exact = streaming.fit_file(train_file, "n", model, P.contract, 500)
+    approx = streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=fit_rows)
     assert re.fullmatch(r"n \(features fitted on a sample of 10\d\d rows\)", approx.meta["note"])
     assert approx.meta["input_schema"] == exact.meta["input_schema"]
     for key in ("trained_batches", "trained_rows", "seen_batches", "label_rate"):
@@ -97,7 +99,7 @@ def test_above_fit_rows_the_transformer_is_fitted_on_a_sample_knowing_every_cate
 
 
 def test_a_sparse_output_is_gathered_into_one_csr_matrix(rows, train_file):
-    transformer = models.build(SGD, P.contract).named_steps["features"].fit(rows)
+    transformer = training.build(SGD, P.contract).named_steps["features"].fit(rows)
     [matrix] = streaming.transform(train_file, transformer, P.contract.features, len(rows),
                                    np.float32)
     assert matrix.dtype == np.float32 and matrix.format == "csr"
@@ -120,7 +122,7 @@ def test_the_csr_buffers_grow_when_a_later_chunk_has_fuller_rows():
 
 
 def test_a_dense_output_is_gathered_in_each_parts_order(rows, train_file):
-    transformer = models.build(HGB, P.contract).named_steps["features"].fit(rows)
+    transformer = training.build(HGB, P.contract).named_steps["features"].fit(rows)
     expected = transformer.transform(rows)
     [whole] = streaming.transform(train_file, transformer, P.contract.features, len(rows),
                                   np.float64)
@@ -159,7 +161,7 @@ def test_sample_positions_are_those_dataframe_sample_draws():
 def test_a_streamed_refit_on_one_class_is_refused(rows, tmp_path):
     path = write(rows.assign(late=0), tmp_path / "t.parquet")
     with pytest.raises(IterateError, match="one class only"):
-        training.fit_file(path, "n", SGD, P.contract, 500)
+        streaming.fit_file(path, "n", SGD, P.contract, 500)
 
 
 # ---------------------------------------------------------------- prepare
@@ -204,16 +206,16 @@ def test_write_batches_casts_a_batch_whose_all_null_column_has_no_type(rows, tmp
 
 
 def test_the_early_stopping_split_handed_to_hist_gradient_boosting_gives_the_same_model(rows):
-    x = models.build(HGB, P.contract).named_steps["features"].fit_transform(rows)
+    x = training.build(HGB, P.contract).named_steps["features"].fit_transform(rows)
     y = rows[P.contract.label].to_numpy()
     estimator = dataclasses.replace(HGB, hist_gradient_boosting=dataclasses.replace(
         HGB.hist_gradient_boosting, max_iter=20))
-    internal = models.build(estimator, P.contract)[-1].fit(x, y)
-    handed = models.build(estimator, P.contract)[-1]
-    train, held_out = training.early_stopping_split(handed, y)
+    internal = training.build(estimator, P.contract)[-1].fit(x, y)
+    handed = training.build(estimator, P.contract)[-1]
+    train, held_out = streaming.early_stopping_split(handed, y)
     assert len(held_out) == math.ceil(0.1 * len(y))
     handed.fit(x[train], y[train], X_val=x[held_out], y_val=y[held_out])
     np.testing.assert_array_equal(handed.predict_proba(x), internal.predict_proba(x))
     assert handed.validation_score_.tolist() == internal.validation_score_.tolist()
-    assert training.early_stopping_split(handed, y[:11000]) is None, "fit(X, y) would not stop"
-    assert training.early_stopping_split(models.build(SGD, P.contract)[-1], y) is None
+    assert streaming.early_stopping_split(handed, y[:11000]) is None, "fit(X, y) would not stop"
+    assert streaming.early_stopping_split(training.build(SGD, P.contract)[-1], y) is None

@@ -14,8 +14,10 @@ import pytest
 from helpers import typed_weeks
 from sklearn.metrics import roc_auc_score
 
-from iterate import models, params, training
+from iterate import params
+from iterate.core import training
 from iterate.errors import IterateError
+from iterate.repo import bundles
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
@@ -46,12 +48,12 @@ def test_full_fit_records_what_it_trained_on(weeks):
 
 def test_incremental_fit_continues_production_on_unseen_batches_only(weeks, tmp_path):
     _, production = fitted("full", SGD, weeks[weeks.batch_id == "week-0"])
-    models.save(production, tmp_path / "production")
-    production = models.load(tmp_path / "production")
+    bundles.save(production, tmp_path / "production")
+    production = bundles.load(tmp_path / "production")
     before = production.pipeline[-1].coef_.copy()
 
     plan, candidate = fitted("incremental", SGD, weeks[weeks.batch_id != "week-2"],
-                             models.load(tmp_path / "production"))
+                             bundles.load(tmp_path / "production"))
     assert plan.mode == "incremental"
     assert set(plan.rows["batch_id"]) == {"week-1"}, "only the batch production has not seen"
     assert candidate.meta["seen_batches"] == ["week-0", "week-1"]
@@ -63,10 +65,10 @@ def test_incremental_fit_continues_production_on_unseen_batches_only(weeks, tmp_
 
 def test_incremental_with_nothing_new_leaves_the_model_unchanged(weeks, tmp_path):
     _, production = fitted("full", SGD, weeks)
-    models.save(production, tmp_path / "production")
-    plan, candidate = fitted("incremental", SGD, weeks, models.load(tmp_path / "production"))
+    bundles.save(production, tmp_path / "production")
+    plan, candidate = fitted("incremental", SGD, weeks, bundles.load(tmp_path / "production"))
     assert plan.mode == "unchanged"
-    models.save(candidate, tmp_path / "candidate")
+    bundles.save(candidate, tmp_path / "candidate")
     assert candidate.meta["sha256"] == production.meta["sha256"]
 
 
@@ -84,27 +86,30 @@ def test_incremental_refuses_a_change_of_model_kind(weeks):
 def test_a_model_that_cannot_learn_incrementally_is_refused(weeks):
     _, bundle = fitted("full", P.model, weeks)  # hist_gradient_boosting
     with pytest.raises(IterateError, match="cannot learn incrementally"):
-        models.fit_incremental(bundle.pipeline, weeks[P.contract.features], weeks["late"])
+        training.fit_incremental(bundle.pipeline, weeks[P.contract.features], weeks["late"])
 
 
 def test_incremental_and_full_both_beat_chance_on_the_next_week(weeks, tmp_path):
     train, test = weeks[weeks.batch_id != "week-2"], weeks[weeks.batch_id == "week-2"]
     _, full = fitted("full", SGD, train)
     _, first = fitted("full", SGD, train[train.batch_id == "week-0"])
-    models.save(first, tmp_path / "p")
-    _, incremental = fitted("incremental", SGD, train, models.load(tmp_path / "p"))
+    bundles.save(first, tmp_path / "p")
+    _, incremental = fitted("incremental", SGD, train, bundles.load(tmp_path / "p"))
     for bundle in (full, incremental):
         assert roc_auc_score(test["late"], bundle.predict_proba(test)) > 0.55
 
 
 SAVE_ONE = """
 import sys, pandas as pd
-from iterate import contract, models, params, training
+from iterate.core import contract
+from iterate.repo import bundles
+from iterate import params
+from iterate.core import training
 p = params.load(sys.argv[1])
 raw = pd.read_csv(sys.argv[2], dtype=str, keep_default_na=False, na_values=[""], nrows=3000)
 rows = contract.validate(raw, p.contract).good.assign(batch_id="b")
 plan = training.plan("full", p.model, rows, None)
-models.save(training.fit(plan, p.model, p.contract, None), sys.argv[3])
+bundles.save(training.fit(plan, p.model, p.contract, None), sys.argv[3])
 """
 
 
@@ -114,32 +119,32 @@ def test_the_same_inputs_give_the_same_model_bytes_in_separate_processes(tmp_pat
         subprocess.run([sys.executable, "-c", SAVE_ONE, str(ROOT / "params.yaml"),
                         str(ROOT / "data/source/flights_weather_2013.csv.gz"),
                         str(tmp_path / run)], check=True)
-        hashes.append(models.read_meta(tmp_path / run)["sha256"])
+        hashes.append(bundles.read_meta(tmp_path / run)["sha256"])
     assert hashes[0] == hashes[1]
 
 
 def test_a_tampered_model_file_is_refused_at_load(weeks, tmp_path):
     _, bundle = fitted("full", SGD, weeks)
-    models.save(bundle, tmp_path / "m")
-    path = tmp_path / "m" / models.MODEL_FILE
+    bundles.save(bundle, tmp_path / "m")
+    path = tmp_path / "m" / bundles.MODEL_FILE
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(IterateError, match="does not match model.json"):
-        models.load(tmp_path / "m")
+        bundles.load(tmp_path / "m")
 
 
 def test_a_model_not_matching_the_registry_hash_is_refused(weeks, tmp_path):
     _, bundle = fitted("full", SGD, weeks)
-    models.save(bundle, tmp_path / "m")
+    bundles.save(bundle, tmp_path / "m")
     with pytest.raises(IterateError, match="does not match the registry"):
-        models.load(tmp_path / "m", expected_sha256="0" * 64)
+        bundles.load(tmp_path / "m", expected_sha256="0" * 64)
 
 
 def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash(weeks, tmp_path):
     _, bundle = fitted("full", SGD, weeks)
-    models.save(bundle, tmp_path / "m")
-    path = tmp_path / "m" / models.MODEL_FILE
+    bundles.save(bundle, tmp_path / "m")
+    path = tmp_path / "m" / bundles.MODEL_FILE
     with zipfile.ZipFile(path) as z:
         members = {n: z.read(n) for n in z.namelist()}
     members["schema.json"] = members["schema.json"].replace(
@@ -147,18 +152,18 @@ def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash
     with zipfile.ZipFile(path, "w") as z:
         for name, content in members.items():
             z.writestr(name, content)
-    meta = models.read_meta(tmp_path / "m")
-    meta["sha256"] = models.file_sha256(path)
-    (tmp_path / "m" / models.META_FILE).write_text(__import__("json").dumps(meta))
+    meta = bundles.read_meta(tmp_path / "m")
+    meta["sha256"] = bundles.file_sha256(path)
+    (tmp_path / "m" / bundles.META_FILE).write_text(__import__("json").dumps(meta))
     with pytest.raises(IterateError, match="outside scikit-learn"):
-        models.load(tmp_path / "m")
+        bundles.load(tmp_path / "m")
 
 
 def test_loading_a_model_imports_only_the_classes_its_file_names(weeks, tmp_path):
     """skops' own trust list would import every scikit-learn estimator (~1 s per stage)."""
     _, bundle = fitted("full", SGD, weeks)
-    models.save(bundle, tmp_path / "m")
-    code = ("import sys; from iterate import models; m = models.load(sys.argv[1]); "
+    bundles.save(bundle, tmp_path / "m")
+    code = ("import sys; from iterate.repo import bundles; m = bundles.load(sys.argv[1]); "
             "print(type(m.pipeline[-1]).__name__, 'sklearn.gaussian_process' in sys.modules, "
             "'sklearn.neural_network' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m")], check=True,

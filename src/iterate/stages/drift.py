@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iterate import atomic, params
-from iterate.jsonfile import write_json
+from iterate import params
+from iterate.repo import atomic
+from iterate.repo.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("drift", "monitor")
@@ -25,11 +26,12 @@ def main(argv: list[str]) -> None:
     p = params.load(sections=PARAMS)
     import pandas as pd
 
-    from iterate import drift, evaluate, models, monitor
+    from iterate.core import drift, evaluate, monitor
+    from iterate.repo import bundles
 
     batch = pd.read_parquet(args.holdout)
     batch_id = str(batch["batch_id"].iloc[0])
-    if not models.exists(args.production):
+    if not bundles.exists(args.production):
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
@@ -37,9 +39,9 @@ def main(argv: list[str]) -> None:
         print("drift: no production model yet; nothing to compare with")
         return
 
-    production = models.load(args.production)
+    production = bundles.load(args.production)
     meta = production.meta
-    reference = models.read_reference(args.production)
+    reference = bundles.read_reference(args.production)
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
     kinds = drift.kinds_from_schema(meta["input_schema"])
@@ -51,7 +53,7 @@ def main(argv: list[str]) -> None:
     metric = p.monitor.metric
     now = evaluate.describe(current[label].to_numpy(), current["score"].to_numpy(),
                             meta["threshold"])[metric]
-    release = models.read_release(args.production)
+    release = bundles.read_release(args.production)
     at_promotion = release["metrics"].get(metric) if release else None
     alarm, alarm_reason = monitor.degradation(metric, now, at_promotion, p.monitor.degradation)
     advice = monitor.recommendation(advice, reasons, alarm, alarm_reason)
@@ -74,7 +76,8 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
     """Add this batch to the performance and drift histories, and redraw their PNGs."""
     import pandas as pd
 
-    from iterate import monitor, plots
+    from iterate.core import monitor
+    from iterate.repo import plots
 
     start = batch_id.split("_")[0]  # batch ids start with the batch's first day
     perf = pd.DataFrame([{"batch": batch_id, "start": start, **performance}])

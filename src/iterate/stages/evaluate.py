@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iterate import atomic, params
-from iterate.jsonfile import write_json
+from iterate import params
+from iterate.repo import atomic
+from iterate.repo.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("evaluate",)
@@ -25,11 +26,12 @@ def main(argv: list[str]) -> None:
     p = params.load(sections=PARAMS).evaluate
     import pandas as pd
 
-    from iterate import evaluate, models
+    from iterate.core import evaluate
+    from iterate.repo import bundles
 
     holdout = pd.read_parquet(args.holdout)
-    candidate = models.load(args.candidate)
-    production = models.load(args.production) if models.exists(args.production) else None
+    candidate = bundles.load(args.candidate)
+    production = bundles.load(args.production) if bundles.exists(args.production) else None
     label = candidate.meta["label"]
     y = holdout[label].to_numpy()
     probas = {"candidate": candidate.predict_proba(holdout)}
@@ -65,7 +67,7 @@ def main(argv: list[str]) -> None:
 def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:
     import pandas as pd
 
-    from iterate import plots
+    from iterate.repo import plots
 
     for name, proba in probas.items():
         write_json(folder / "roc" / f"{name}.json", {"roc": plots.roc_points(y, proba)})

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from iterate import params
-from iterate.jsonfile import write_json
+from iterate.repo.jsonfile import write_json
 from iterate.stages import run
 
 PARAMS = ("gate",)
@@ -22,7 +22,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    from iterate import compat, gate
+    from iterate.core import compat, gate
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))

@@ -10,8 +10,10 @@ import json
 from functools import partial
 from pathlib import Path
 
-from iterate import atomic, batches, params
+from iterate import params
+from iterate.core import batches
 from iterate.errors import IterateError
+from iterate.repo import atomic
 from iterate.stages import run
 
 PARAMS = ("split",)
@@ -24,7 +26,7 @@ def main(argv: list[str]) -> None:
                         help="folder for train.parquet, holdout.parquet and split.json")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    from iterate import store
+    from iterate.repo import store
 
     landed = store.list_batches(args.raw)
     try:

@@ -12,7 +12,7 @@ from iterate import params
 from iterate.stages import run
 
 if TYPE_CHECKING:
-    from iterate.models import Bundle
+    from iterate.core.training import Bundle
 
 PARAMS = ("model", "train", "contract")
 
@@ -25,21 +25,22 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    from iterate import models, streaming, training
+    from iterate.core import training
+    from iterate.repo import bundles, streaming
 
     advice = json.loads(args.monitor.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
-    if mode != "full" and models.exists(args.production):
-        production = models.load(args.production)
+    if mode != "full" and bundles.exists(args.production):
+        production = bundles.load(args.production)
     note = training.full_refit_note(mode, production.meta if production else None,
                                     streaming.count_rows(args.train))
     if note is not None:
-        candidate = training.fit_file(args.train, note, p.model, p.contract,
+        candidate = streaming.fit_file(args.train, note, p.model, p.contract,
                                       p.train.reference_rows)
     else:
         candidate = continue_production(args.train, p, production)
-    models.save(candidate, args.out)
+    bundles.save(candidate, args.out)
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {p.model.kind}, {candidate.meta['note']}{auto}")
 
@@ -48,7 +49,7 @@ def continue_production(path: Path, p: params.Params, production: Bundle) -> Bun
     """The incremental update (or the unchanged production model), with its reference sample."""
     import pandas as pd
 
-    from iterate import training
+    from iterate.core import training
 
     rows = pd.read_parquet(path)
     plan = training.plan("incremental", p.model, rows, production.meta)

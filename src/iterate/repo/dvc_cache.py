@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from iterate import vcs
 from iterate.errors import IterateError
+from iterate.repo import vcs
 
 PROBE = Path("models/.rollback-probe.dvc")
 

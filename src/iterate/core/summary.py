@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iterate.batches import BatchInfo
+from iterate.core.batches import BatchInfo
 
 SHOWN = (("f1", "F1"), ("roc_auc", "ROC AUC"))
 

@@ -8,13 +8,13 @@ the same batches. The policies:
 - ``full-every-k``: a full refit on the last ``window`` batches after every ``every`` batches;
 - ``incremental``: ``partial_fit`` on each new batch, the feature transformer frozen at the
   first fit (as ``train.mode: incremental`` does);
-- ``drift-triggered``: a full refit on the window when :func:`iterate.drift.compare` of the new
-  batch against the model's training reference makes :func:`iterate.drift.recommend` say
+- ``drift-triggered``: a full refit on the window when :func:`iterate.core.drift.compare` of the new
+  batch against the model's training reference makes :func:`iterate.core.drift.recommend` say
   ``"full"`` (the reference is a sample of the training rows with the model's score, as the
   drift stage keeps it);
 - ``gated``: the loop itself. On batch ``t`` a candidate trained on the ``window`` batches
-  before ``t`` is compared with production on ``t`` (:func:`iterate.evaluate.compare`, per slice
-  too), and :func:`iterate.gate.decide` judges it by the gate rules; a promotable candidate
+  before ``t`` is compared with production on ``t`` (:func:`core.evaluate.compare`, per slice
+  too), and :func:`iterate.core.gate.decide` judges it by the gate rules; a promotable candidate
   becomes production and is first scored on ``t + 1``.
 
 Pure: frames in, results out; no file I/O. A fit on a given set of batches is deterministic
@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iterate import batches as batches_module
-from iterate import contract as contract_module
-from iterate import drift, evaluate, gate, models, replay, training
+from iterate.core import batches as batches_module
+from iterate.core import contract as contract_module
+from iterate.core import drift, evaluate, gate, replay, training
 from iterate.errors import ContractError, IterateError
 from iterate.params import Contract, Drift, Evaluate, Gate, Model
 
@@ -199,7 +199,7 @@ def _fit(x: list[pd.DataFrame], y: list[np.ndarray], indices: tuple[int, ...], m
     rows = pd.concat([x[i] for i in indices], ignore_index=True)
     labels = np.concatenate([y[i] for i in indices])
     start = time.process_time()
-    pipeline = models.fit_full(models.build(model, contract), rows, labels)
+    pipeline = training.fit_full(training.build(model, contract), rows, labels)
     return pipeline, time.process_time() - start, len(labels)
 
 
@@ -359,7 +359,7 @@ class Incremental(Policy):
 
     def learn(self, t: int, proba: np.ndarray) -> Action:
         start = time.process_time()
-        pipeline = models.fit_incremental(self.model.pipeline, self.lab.x[t], self.lab.y[t])
+        pipeline = training.fit_incremental(self.model.pipeline, self.lab.x[t], self.lab.y[t])
         seconds = time.process_time() - start
         self.model = Fitted(f"incremental:{t}", pipeline, (*self.model.trained, t), seconds,
                             len(self.lab.y[t]))

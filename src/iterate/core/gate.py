@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from iterate.compat import Change, breaking
-from iterate.evaluate import HIGHER_IS_BETTER
+from iterate.core.compat import Change, breaking
+from iterate.core.evaluate import HIGHER_IS_BETTER
 from iterate.params import Gate
 
 PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION = "promote", "reject", "no_baseline", "is_production"
@@ -53,7 +53,7 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
     Both come from the evaluate stage: ``metrics`` maps a metric name to ``delta`` and
     ``delta_low``/``delta_high``; ``slices["values"]`` maps a slice value to such a mapping
     (or None when the slice has too few rows). ``changes`` are the compatibility differences
-    from production to candidate (:mod:`iterate.compat`); a breaking one rejects.
+    from production to candidate (:mod:`iterate.core.compat`); a breaking one rejects.
     """
     models = evaluation["models"]
     if models.get("production") is None:

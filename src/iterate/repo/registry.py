@@ -2,7 +2,7 @@
 
 ``models/registry.yaml`` holds a list of entries, oldest first. The newest entry names the
 version in production. This module builds entries and numbers versions; callers read and
-write the file, and :mod:`iterate.changelog` renders it for people.
+write the file, and :mod:`iterate.core.changelog` renders it for people.
 """
 
 from __future__ import annotations

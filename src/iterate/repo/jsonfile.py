@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iterate import atomic
 from iterate.errors import IterateError
+from iterate.repo import atomic
 
 
 def read_json(path: Path, hint: str) -> Any:

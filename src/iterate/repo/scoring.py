@@ -8,24 +8,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from iterate import atomic, contract, deploy, landing, models, registry
+from iterate.core import contract, training
 from iterate.errors import IterateError
-from iterate.layout import PREDICTIONS, PRODUCTION
 from iterate.params import Column
+from iterate.repo import atomic, bundles, deploy, landing, registry
+from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
 SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
 
 
-def production_bundle() -> tuple[models.Bundle, str]:
+def production_bundle() -> tuple[training.Bundle, str]:
     """The production model, loaded only if its bytes match the registry; and its version."""
     entry = registry.current(deploy.read_registry())
-    if entry is None or not models.exists(PRODUCTION):
+    if entry is None or not bundles.exists(PRODUCTION):
         raise IterateError("predict: no production model yet; run `make run` or "
                            "`dvc repro && iterate promote` first")
-    return models.load(PRODUCTION, expected_sha256=entry["model_sha256"]), entry["version"]
+    return bundles.load(PRODUCTION, expected_sha256=entry["model_sha256"]), entry["version"]
 
 
-def score(bundle: models.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[
+def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[
         pd.DataFrame, pd.DataFrame]:
     """Check ``frame`` against the model's input contract and score every row.
 
@@ -63,7 +64,7 @@ def prediction_drift(p) -> dict:
 
     Labels are not known at scoring time, so the label rate is not compared here.
     """
-    from iterate import drift
+    from iterate.core import drift
 
     bundle, version = production_bundle()
     logs = sorted(PREDICTIONS.glob(f"*_v{version}.parquet"))
@@ -71,7 +72,7 @@ def prediction_drift(p) -> dict:
         raise IterateError(f"monitor: no prediction log of v{version} in {PREDICTIONS}; score "
                            "files with `iterate predict` first")
     scored = pd.concat([pd.read_parquet(f) for f in logs], ignore_index=True)
-    reference = models.read_reference(PRODUCTION)
+    reference = bundles.read_reference(PRODUCTION)
     kinds = {**drift.kinds_from_schema(bundle.meta["input_schema"]), "score": "numeric"}
     options = drift.options_from(p.drift)
     report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, options)

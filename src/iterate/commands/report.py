@@ -1,6 +1,6 @@
 """``iterate report``: the review report of the current workspace against a base revision.
 
-The I/O side of :mod:`iterate.report`: it reads the pipeline's outputs from the working tree,
+The I/O side of :mod:`iterate.core.report`: it reads the pipeline's outputs from the working tree,
 asks DVC for the params and metrics diff against the base (``dvc params diff``,
 ``dvc metrics diff``), lists the batches that landed since the base (``data/raw`` now against
 the file listing of base's ``data/raw.dvc``), copies the PNG plots next to the report so its
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from iterate.errors import IterateError, reported
-from iterate.layout import DRIFT, EVALUATION, GATE, MONITOR, QUARANTINE, RAW, SLICES
+from iterate.repo.layout import DRIFT, EVALUATION, GATE, MONITOR, QUARANTINE, RAW, SLICES
 
 DEFAULT_BASE = "main"
 DEFAULT_OUTPUT = Path("report/report.md")
@@ -49,7 +49,7 @@ PLOTS = [
 # ---------------------------------------------------------------- command line
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
+def add_parsers(sub: Any) -> argparse.ArgumentParser:
     """Register ``report`` on the ``iterate`` subcommands (``sub``: the subparsers action)."""
     parser = sub.add_parser("report", help="write the review report (markdown + PNGs) of the "
                                            "workspace against a base revision")
@@ -68,7 +68,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m iterate.review [--base REV] [-o PATH]``, for use without ``cli.py``."""
+    """``python -m iterate.commands.report [--base REV] [-o PATH]``, for use without ``cli.py``."""
     parser = argparse.ArgumentParser(prog="iterate report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_options(parser)
@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from iterate import atomic, report, vcs
-    from iterate.jsonfile import read_json
+    from iterate.core import report
+    from iterate.repo import atomic, vcs
+    from iterate.repo.jsonfile import read_json
 
     vcs.require_dvc_repo()
     gate = read_json(GATE, "run `dvc repro` first (the gate stage writes it)")
@@ -126,7 +127,7 @@ def resolve_base(base: str) -> tuple[dict[str, Any], str | None]:
 
     The base is the merge base of ``base`` and HEAD, as in a pull request's diff: commits that
     landed on ``base`` after the branch started are not this branch's changes."""
-    from iterate import vcs
+    from iterate.repo import vcs
 
     context: dict[str, Any] = {"base": base}
     if not vcs.in_git_repo():
@@ -173,7 +174,7 @@ def committed_verdict(head: str | None) -> str | None:
 def dvc_diff(kind: str, base: str) -> dict[str, Any] | str:
     """``dvc params diff`` or ``dvc metrics diff`` of ``base`` against the workspace, with
     unchanged rows (``--all``), as parsed JSON; or why it failed."""
-    from iterate import vcs
+    from iterate.repo import vcs
 
     try:
         out = vcs.dvc(kind, "diff", base, "--all", "--json", capture=True)
@@ -205,7 +206,7 @@ def landed_since(base: str) -> dict[str, Any] | str:
     Base's batch ids come from ``dvc ls --rev BASE`` (the .dir listing of base's data/raw.dvc,
     from the cache or the remote); when that is unavailable, from base's holdout batch (the
     newest batch at base) in its metrics/evaluation.json."""
-    from iterate import store
+    from iterate.repo import store
 
     if not RAW.is_dir() or not any(RAW.glob("*.parquet")):
         if RAW_DVC.is_file():
@@ -232,7 +233,7 @@ def landed_since(base: str) -> dict[str, Any] | str:
 
 
 def _base_batch_ids(base: str) -> set[str] | str:
-    from iterate import vcs
+    from iterate.repo import vcs
 
     if _git("cat-file", "-e", f"{base}:{RAW_DVC.as_posix()}").returncode != 0:
         return set()  # nothing had landed at base

@@ -17,12 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iterate import atomic
-from iterate.batches import BatchInfo, batch_id, iso, overlapping
-from iterate.contract import validate
+from iterate.core.batches import BatchInfo, batch_id, iso, overlapping
+from iterate.core.contract import validate
 from iterate.errors import ContractError
 from iterate.params import Contract
-from iterate.store import META_KEY, batch_path, list_batches
+from iterate.repo import atomic
+from iterate.repo.store import META_KEY, batch_path, list_batches
 
 READABLE = (".csv", ".csv.gz", ".parquet", ".pq")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

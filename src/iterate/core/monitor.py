@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from iterate.evaluate import HIGHER_IS_BETTER, Interval
+from iterate.core.evaluate import HIGHER_IS_BETTER, Interval
 
 
 def degradation(metric: str, now: Interval, at_promotion: float | None,

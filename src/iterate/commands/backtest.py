@@ -4,7 +4,7 @@ advance), test-then-train, and compare what each policy would have delivered.
 
 Reads the params file (the ``backtest`` section, and ``replay.source``, the contract, model,
 split, train, evaluate, gate and drift settings), cuts the source into batches as
-``iterate replay`` does, runs :mod:`iterate.backtest` and writes, relative to the current folder:
+``iterate replay`` does, runs :mod:`core.backtest` and writes, relative to the current folder:
 
     metrics/backtest.json          per policy: mean metrics, refits, promotions, compute, series
     plots/backtest/metrics.csv     one row per batch x policy
@@ -48,7 +48,7 @@ def load(path: str | Path = params_module.DEFAULT_PATH) -> tuple[params_module.P
 
 def settings(p: params_module.Params, bt: Backtest):
     """The core's settings: the chosen model kind with its hyper-parameters from ``model``."""
-    from iterate import backtest
+    from iterate.core import backtest
 
     window = bt.window if bt.window is not None else p.split.window
     return backtest.Settings(
@@ -61,7 +61,7 @@ def settings(p: params_module.Params, bt: Backtest):
 # --------------------------------------------------------------------------- the command
 
 
-def add_parser(sub: Any) -> argparse.ArgumentParser:
+def add_parsers(sub: Any) -> argparse.ArgumentParser:
     """Register ``backtest`` on the sub-parsers of ``iterate``'s parser."""
     parser = sub.add_parser("backtest", help="replay the history under several update policies "
                             "(one run, no DVC per step) and compare them",
@@ -75,7 +75,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m iterate.backtesting [--params PATH]``: the command on its own."""
+    """``python -m iterate.commands.backtest [--params PATH]``: the command on its own."""
     parser = argparse.ArgumentParser(prog="iterate backtest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
@@ -93,7 +93,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     p, bt = load(getattr(args, "params", None) or params_module.DEFAULT_PATH)
     s = settings(p, bt)
-    from iterate import backtest, landing
+    from iterate.core import backtest
+    from iterate.repo import landing
 
     source = Path(p.replay.source)
     if not source.is_file():
@@ -163,8 +164,9 @@ class Progress:
 def write(result: Any, summary: dict[str, Any], *, source: Path, batch_days: int,
           skipped: list[dict[str, Any]], seconds: dict[str, float]) -> None:
     """Write the JSON, the CSVs and the PNG (each atomically)."""
-    from iterate import atomic, backtest
-    from iterate.jsonfile import write_json
+    from iterate.core import backtest
+    from iterate.repo import atomic
+    from iterate.repo.jsonfile import write_json
 
     write_json(METRICS_FILE, {
         "source": str(source), "batch_days": batch_days, **summary, "skipped": skipped,

@@ -1,6 +1,6 @@
 """Landed batches on disk: ``data/raw/<id>.parquet``, one file per batch.
 
-Each batch's :class:`~iterate.batches.BatchInfo` lives in its Parquet file's metadata, so one
+Each batch's :class:`~iterate.core.batches.BatchInfo` lives in its Parquet file's metadata, so one
 atomic rename lands a batch and there is no separate index to drift out of step.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iterate.batches import BatchInfo, in_order
+from iterate.core.batches import BatchInfo, in_order
 from iterate.errors import IterateError
 
 META_KEY = b"iterate.batch"

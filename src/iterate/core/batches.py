@@ -1,6 +1,6 @@
 """Batches as the loop sees them: identity, time range, order, and the train/holdout split.
 
-Pure functions over :class:`BatchInfo` records; the files live in :mod:`iterate.store`.
+Pure functions over :class:`BatchInfo` records; the files live in :mod:`iterate.repo.store`.
 """
 
 from __future__ import annotations

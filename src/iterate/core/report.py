@@ -2,7 +2,7 @@
 
 Pure: every function takes plain dicts and lists (the JSON the pipeline writes, the JSON of
 ``dvc params diff`` / ``dvc metrics diff``, batch records) and returns markdown text. Gathering
-the inputs and writing the file is :mod:`iterate.review`'s job.
+the inputs and writing the file is :mod:`iterate.commands.report`'s job.
 
 An optional input is either its data, ``None`` (absent, for the default reason) or a ``str``
 saying why it is absent; each section then says so in one line instead of failing.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from iterate.evaluate import HIGHER_IS_BETTER, METRICS
+from iterate.core.evaluate import HIGHER_IS_BETTER, METRICS
 
 NAMES = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1",
          "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score"}

@@ -13,15 +13,12 @@ import json
 import re
 import sys
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from iterate import atomic
+from iterate.core.training import Bundle
 from iterate.errors import IterateError
-from iterate.params import Contract, Model
+from iterate.repo import atomic
 
 if TYPE_CHECKING:  # sklearn and pandas load only in the commands that fit or predict
     import pandas as pd
@@ -31,92 +28,9 @@ MODEL_FILE = "model.skops"
 META_FILE = "model.json"
 REFERENCE_FILE = "reference.parquet"  # a sample of the training rows, with the model's score
 RELEASE_FILE = "release.json"  # written at promotion: the version and its holdout metrics
-CLASSES = np.array([0, 1])
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 TRUSTED_OUTSIDE_SKLEARN = frozenset({"functools.partial"})
-
-
-@dataclass
-class Bundle:
-    pipeline: Pipeline
-    meta: dict[str, Any] = field(default_factory=dict)
-    reference: pd.DataFrame | None = None
-
-    @property
-    def kind(self) -> str:
-        return self.meta["kind"]
-
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Probability of the positive class for each row."""
-        return self.pipeline.predict_proba(frame[self.meta["features"]])[:, 1]
-
-
-def build(model: Model, contract: Contract) -> Pipeline:
-    """An unfitted Pipeline of the contract's transformer and the chosen estimator."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.pipeline import Pipeline
-
-    from iterate import features
-
-    settings = model.settings
-    if model.kind == "hist_gradient_boosting":
-        transformer, categorical = features.for_tree_model(contract)
-        estimator = HistGradientBoostingClassifier(
-            categorical_features=categorical or None, random_state=model.seed, **settings)
-    else:
-        transformer = features.for_linear_model(contract)
-        estimator = SGDClassifier(loss="log_loss", random_state=model.seed, tol=None, **settings)
-    return Pipeline([("features", transformer), ("estimator", estimator)])
-
-
-def fit_full(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
-    require_both_classes(y)
-    return pipeline.fit(x, y)
-
-
-def require_both_classes(y: np.ndarray) -> None:
-    if len(np.unique(y)) < 2:
-        raise IterateError("train: the training rows hold one class only; widen split.window "
-                           "or land more batches")
-
-
-def fit_incremental(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
-    """Continue the final estimator with ``partial_fit`` on the frozen transformer's output."""
-    estimator = pipeline[-1]
-    if not hasattr(estimator, "partial_fit"):
-        raise IterateError(
-            f"train: {type(estimator).__name__} cannot learn incrementally; set "
-            "train.mode: full (or model.kind: sgd_logistic) in params.yaml")
-    estimator.partial_fit(pipeline[:-1].transform(x), y, classes=CLASSES)
-    return pipeline
-
-
-def input_schema(contract: Contract, pipeline: Pipeline, x: pd.DataFrame) -> dict[str, Any]:
-    """What the model accepts: per column the contract's dtype, nullability and range, the
-    categories its transformer knows and the range seen in training."""
-    categories = _known_categories(pipeline)
-    columns = {}
-    for name, col in contract.columns.items():
-        entry: dict[str, Any] = {"dtype": col.dtype, "nullable": col.nullable,
-                                 "min": col.min, "max": col.max}
-        if col.dtype == "category":
-            entry["values"] = col.values
-            entry["categories"] = categories.get(name, [])
-        elif len(x) and x[name].notna().any():
-            entry["seen_min"], entry["seen_max"] = float(x[name].min()), float(x[name].max())
-        columns[name] = entry
-    return columns
-
-
-def _known_categories(pipeline: Pipeline) -> dict[str, list[str]]:
-    transformer = pipeline.named_steps["features"]
-    for name, step, columns in transformer.transformers_:
-        if name == "categorical" and hasattr(step, "categories_"):
-            return {c: sorted(str(v) for v in cats if isinstance(v, str))
-                    for c, cats in zip(columns, step.categories_, strict=True)}
-    return {}
 
 
 def save(bundle: Bundle, folder: str | Path) -> None:

@@ -15,10 +15,12 @@ from typing import Any
 
 import yaml
 
-from iterate import atomic, batches, changelog, dvcstore, models, registry, store, vcs
+from iterate.core import batches, changelog
 from iterate.errors import IterateError
-from iterate.jsonfile import read_json
-from iterate.layout import (
+from iterate.params import Params
+from iterate.repo import atomic, bundles, dvc_cache, registry, store, vcs
+from iterate.repo.jsonfile import read_json
+from iterate.repo.layout import (
     CANDIDATE,
     CHANGELOG,
     EVALUATION,
@@ -29,7 +31,6 @@ from iterate.layout import (
     REGISTRY,
     SLICES,
 )
-from iterate.params import Params
 
 STALE = "run `dvc repro` so the gate judges the current candidate"
 JOURNAL = PRODUCTION.with_name(".deploy-journal.json")
@@ -50,13 +51,13 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     """
     if force and not (reason and reason.strip()):
         raise IterateError("promote: --force needs --reason TEXT (it is recorded in the registry)")
-    if not models.exists(CANDIDATE):
+    if not bundles.exists(CANDIDATE):
         raise IterateError(f"promote: no candidate in {CANDIDATE}; {STALE}")
     verdict = read_json(GATE, STALE)
     evaluation = read_json(EVALUATION, STALE)
-    meta = models.read_meta(CANDIDATE)
-    if models.file_sha256(CANDIDATE / models.MODEL_FILE) != meta["sha256"]:
-        raise IterateError(f"promote: {CANDIDATE / models.MODEL_FILE} does not match its "
+    meta = bundles.read_meta(CANDIDATE)
+    if bundles.file_sha256(CANDIDATE / bundles.MODEL_FILE) != meta["sha256"]:
+        raise IterateError(f"promote: {CANDIDATE / bundles.MODEL_FILE} does not match its "
                            f"model.json; {STALE}")
     if evaluation["models"]["candidate"] != meta["sha256"] or verdict["models"] != evaluation[
             "models"]:
@@ -85,7 +86,7 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     def fill(staging: Path) -> None:
         shutil.copytree(CANDIDATE, staging, dirs_exist_ok=True)
         (staging / CARD).write_text(card, encoding="utf-8")
-        (staging / models.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
+        (staging / bundles.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
                                                    encoding="utf-8")
 
     atomic.build_dir(PRODUCTION, fill)
@@ -110,9 +111,9 @@ def rollback(p: Params, version: str, *, reason: str | None) -> dict[str, Any]:
                               reason=one_line(reason), commit=vcs.git_head(),
                               time=batches.iso(datetime.now(UTC)))
     try:
-        atomic.build_dir(PRODUCTION, lambda staging: dvcstore.restore(target, staging))
-        staged = atomic.staging_dir(PRODUCTION) / models.MODEL_FILE
-        if models.file_sha256(staged) != target["model_sha256"]:
+        atomic.build_dir(PRODUCTION, lambda staging: dvc_cache.restore(target, staging))
+        staged = atomic.staging_dir(PRODUCTION) / bundles.MODEL_FILE
+        if bundles.file_sha256(staged) != target["model_sha256"]:
             raise IterateError(f"rollback: the stored bytes of v{target['version']} do not "
                                "match the registry's SHA-256; the cache or remote is corrupt")
     except IterateError:
@@ -149,7 +150,7 @@ def recover(p: Params) -> str | None:
     """Bring models/ back to a whole state after an interrupted promote or rollback: finish a
     change whose journal was written, drop one that never got that far. Returns what it did."""
     atomic.remove_stale_temporaries(PRODUCTION.parent)
-    dvcstore.PROBE.unlink(missing_ok=True)  # a killed rollback's fetch probe
+    dvc_cache.PROBE.unlink(missing_ok=True)  # a killed rollback's fetch probe
     if JOURNAL.is_file():
         action = json.loads(JOURNAL.read_text(encoding="utf-8"))["action"]
         finish(p)

@@ -1,0 +1,105 @@
+"""``iterate land`` and ``iterate replay``: new batches, checked against the data contract."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iterate import params as params_module
+from iterate.commands.deploy import recover
+from iterate.errors import IterateError
+from iterate.repo.layout import (
+    QUARANTINE,
+    RAW,
+    ensure_production_folder,
+)
+
+
+def add_parsers(sub) -> None:
+    land = sub.add_parser("land", help="land batch files (CSV, CSV.gz or Parquet)")
+    land.add_argument("files", nargs="+", type=Path)
+    land.set_defaults(func=cmd_land)
+
+    replay = sub.add_parser("replay", help="land batches cut from the embedded source")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--next", action="store_true", help="land the next batch")
+    which.add_argument("--through", metavar="YYYY-MM-DD", help="land every batch up to this date")
+    replay.set_defaults(func=cmd_replay)
+
+
+def cmd_land(args: argparse.Namespace) -> int:
+    from iterate.repo import atomic, landing, store, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    ensure_production_folder()
+    with atomic.repo_lock(what="land"):
+        recover(p)
+        for path in args.files:
+            check_input_path(path)
+        landed = store.list_batches(RAW)
+        checked = []  # every file is checked before any is written: all land, or none
+        for path in args.files:
+            batch = landing.check(landing.read_table(path), p.contract,
+                                  landed + [c.info for c in checked],
+                                  sha256=landing.file_sha256(path), source=str(path), raw_dir=RAW)
+            checked.append(batch)
+        for batch in checked:
+            _say_landed(landing.write(batch, RAW, QUARANTINE))
+        vcs.dvc("add", "--quiet", str(RAW))
+    return 0
+
+
+def check_input_path(path: Path) -> None:
+    if not path.exists():
+        raise IterateError(f"{path}: no such file")
+    if not path.is_file():
+        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file")
+
+
+def _say_landed(info) -> None:
+    quarantined = (f", {info.quarantined} bad rows -> {QUARANTINE / (info.id + '.csv')}"
+                   if info.quarantined else "")
+    print(f"landed {info.id}: {info.rows} rows ({info.start} .. {info.end}) -> "
+          f"{RAW / (info.id + '.parquet')}{quarantined}")
+
+
+def replay_batches(p, count: int | None = None, through: str | None = None) -> list:
+    """Land up to ``count`` source batches (or every one up to ``through``); return their infos."""
+    import pandas as pd
+
+    from iterate.core import replay
+    from iterate.repo import landing, store
+
+    ensure_production_folder()
+    source = Path(p.replay.source)
+    if not source.is_file():
+        raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "
+                           f"-- {source}` or point replay.source in params.yaml at your data")
+    landed = store.list_batches(RAW)
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+    todo = replay.pending(frame, p.contract.time_column, p.replay.batch_days,
+                          after=landed[-1].end if landed else None, through=through)
+    infos = []
+    for batch in todo[:count] if count is not None else todo:
+        info = landing.land(batch, p.contract, RAW, QUARANTINE,
+                            sha256=replay.content_sha256(batch),
+                            source=f"{source.name}")
+        _say_landed(info)
+        infos.append(info)
+    return infos
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from iterate.repo import atomic, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="replay"):
+        recover(p)
+        infos = replay_batches(p, count=1 if args.next else None, through=args.through)
+        if not infos:
+            print(f"replay: every batch of {p.replay.source} has landed already")
+            return 0
+        vcs.dvc("add", "--quiet", str(RAW))
+    return 0

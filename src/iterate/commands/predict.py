@@ -1,0 +1,54 @@
+"""``iterate predict`` and ``iterate monitor``: score a file with production, and the drift of
+what was scored."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from iterate import params as params_module
+from iterate.commands.deploy import recover
+from iterate.commands.land import check_input_path
+from iterate.repo.layout import (
+    PREDICTION_DRIFT,
+)
+
+
+def add_parsers(sub) -> None:
+    predict = sub.add_parser("predict", help="score a CSV or Parquet file with production")
+    predict.add_argument("input", type=Path)
+    predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
+    predict.set_defaults(func=cmd_predict)
+
+    monitor = sub.add_parser("monitor", help="drift of the prediction log against production's "
+                             "training reference")
+    monitor.add_argument("-o", "--output", type=Path, default=PREDICTION_DRIFT,
+                         help=f"JSON to write (default: {PREDICTION_DRIFT})")
+    monitor.set_defaults(func=cmd_monitor)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from iterate.repo import scoring
+    from iterate.repo.jsonfile import write_json
+
+    p = params_module.load(args.params)
+    result = scoring.prediction_drift(p)
+    write_json(args.output, result)
+    drifted = result["drifted_columns"]
+    print(f"monitor: {result['rows']} rows scored by v{result['version']} "
+          f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns drift "
+          f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
+          f"-> {args.output}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from iterate.repo import atomic, scoring
+
+    check_input_path(args.input)
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="predict"):
+        recover(p)
+        version, rows = scoring.predict(args.input, args.output)
+    print(f"scored {rows} rows with v{version} -> {args.output}")
+    return 0
