@@ -9,6 +9,7 @@ and .ci/ must exist. Commands are taken from inline code and from fenced code bl
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import importlib.util
@@ -259,3 +260,9 @@ def params_keys() -> list[str]:
 def test_the_params_reference_documents_every_key_the_loader_accepts():
     text = (ROOT / "docs" / "params.md").read_text(encoding="utf-8")
     assert [k for k in params_keys() if f"`{k}`" not in text] == []
+
+
+def test_the_readme_lists_every_iterate_command(parsers):
+    (sub,) = [a for a in parsers.iterate._actions if isinstance(a, argparse._SubParsersAction)]
+    text = README.read_text(encoding="utf-8")
+    assert [name for name in sub.choices if f"`iterate {name}" not in text] == []
