@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Repo, template_files
-from helpers import ROOT, week
+from helpers import ROOT, typed_weeks, week
 
 from iterate import params
 from iterate.core import contract, training
 from iterate.errors import IterateError
-from iterate.repo import bundles
+from iterate.repo import bundles, streaming
 
 P = params.load(ROOT / "params.yaml")
 HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting", hist_gradient_boosting=(
@@ -95,6 +95,31 @@ def assert_one_line_refusal(result: subprocess.CompletedProcess) -> None:
 def test_the_good_bundle_loads_and_scores(corpus):
     bundle = bundles.load(corpus.base)
     assert bundle.predict_proba(corpus.rows).shape == (len(corpus.rows),)
+
+
+@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "sgd_logistic"])
+def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
+    """The reference is fitted on a dozen generated rows, with one boosting round: the models
+    trained on real data (early stopping above 10,000 rows, the float32 path of a streamed
+    refit, an incremental update) hold nothing more."""
+    model = dataclasses.replace(HGB if kind == "hist_gradient_boosting" else P.model, kind=kind)
+    rows = typed_weeks(12500)
+    train_file = tmp_path / "train.parquet"
+    rows.to_parquet(train_file)
+
+    def saved_and_loaded(bundle: training.Bundle, name: str) -> training.Bundle:
+        bundles.save(bundle, tmp_path / name)
+        return bundles.load(tmp_path / name)
+
+    full = saved_and_loaded(training.fit(training.plan("full", model, rows, None), model,
+                                         P.contract, None), "full")
+    saved_and_loaded(streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=1000),
+                     "streamed")
+    if kind == "sgd_logistic":
+        newer = rows.assign(batch_id="later")
+        plan = training.plan("incremental", model, newer, full.meta)
+        assert plan.mode == "incremental"
+        saved_and_loaded(training.fit(plan, model, P.contract, full), "incremental")
 
 
 @pytest.mark.parametrize("case", CASES)
