@@ -49,7 +49,7 @@ MAX_META_BYTES = 16 * 2**20
 META_KEYS = {"sha256": str, "kind": str, "model_params": dict, "features": list, "label": str,
              "threshold": (int, float), "input_schema": dict, "output": dict,
              "seen_batches": list}
-UNNAMED_NODES = frozenset({"JsonNode", "CachedNode"})  # plain JSON; a node already vetted
+UNNAMED_NODES = frozenset({"JsonNode", "CachedNode"})  # plain JSON; a node already vetted: safe
 REFERENCE_ROWS = 12  # rows of the generated frame the reference pipeline is fitted on
 FREQUENT_ROWS = 8  # of which hold a category's first value (the others are infrequent ones)
 REFERENCE_ITERATIONS = 1  # max_iter of the reference fit: more makes more trees, not new types
@@ -182,10 +182,11 @@ def _bundle_folder(folder: str | Path) -> Path:
 def _load(folder: Path, meta: dict[str, Any], registered: str | None,
           model: params.Model) -> Bundle:
     path = folder / MODEL_FILE
-    if path.stat().st_size > MAX_MODEL_BYTES:
+    with path.open("rb") as file:  # read once: every check below is of these bytes
+        data = file.read(MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
         raise IterateError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB, more than any "
                            "model iterate makes; refusing to load it")
-    data = path.read_bytes()  # read once: every check below is of these bytes
     actual = hashlib.sha256(data).hexdigest()
     for label, wanted in (("model.json", meta["sha256"]), ("the registry", registered)):
         if wanted is not None and wanted != actual:
@@ -247,10 +248,12 @@ def _vet_array_header(array: IO[bytes], member: zipfile.ZipInfo, refuse) -> None
     import numpy as np
 
     fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
     try:
         version = fmt.read_magic(array)
-        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read(array)
+        if version not in readers:
+            raise ValueError(f"format version {version} is not one numpy writes by default")
+        shape, _, dtype = readers[version](array)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise refuse(f"its array {member.filename} has no valid header "
                      f"({_first_line(exc)})") from None
@@ -282,11 +285,11 @@ def _vet_schema(path: Path, schema: dict, allowed: AllowList) -> None:
     if schema.get("protocol") != allowed.protocol:
         raise IterateError(f"{path}: written with skops protocol {schema.get('protocol')!r}, "
                            f"not {allowed.protocol} as iterate writes; refusing to load it")
-    found = {_identify(node) for node in _nodes(schema)}
-    unlisted = sorted(found - allowed.nodes)
-    if unlisted:
+    found = {_identify(node) for node in _nodes(schema)} - {(n, "") for n in UNNAMED_NODES}
+    known = {n for _, n in allowed.nodes}
+    unlisted = sorted(found - allowed.nodes, key=lambda node: (node[1] in known, node))
+    if unlisted:  # first a name not on the list at all, then a listed name rebuilt otherwise
         loader, name = unlisted[0]
-        known = {n for _, n in allowed.nodes}
         what = name if name not in known else f"{name} rebuilt by a skops {loader}"
         more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
         raise IterateError(f"{path}: holds {what}{more}, which model kind {allowed.kind} is not "
@@ -309,10 +312,9 @@ def _nodes(schema: Any):
 
 def _identify(node: dict) -> tuple[str, str]:
     """(loader, the name it resolves): what skops imports, calls or builds for ``node``."""
-    loader = node["__loader__"]
-    if loader in UNNAMED_NODES:
-        return str(loader), ""
-    module, name = node.get("__module__"), node.get("__class__")
+    loader, module, name = node["__loader__"], node.get("__module__"), node.get("__class__")
+    if isinstance(loader, str) and loader in UNNAMED_NODES:
+        return loader, ""
     if not isinstance(loader, str) or not isinstance(module, str) or not isinstance(name, str):
         return str(loader), f"a malformed node {str(node)[:80]!r}"
     full = f"{module}.{name}"
