@@ -3,21 +3,30 @@
 A bundle is a folder: ``model.skops`` (the scikit-learn Pipeline, saved with skops so loading
 never unpickles arbitrary code) and ``model.json`` (what it is, what it was trained on, its
 input schema and output API, and the SHA-256 of ``model.skops``).
+
+Loading trusts nothing in the file. Before skops constructs any object, the archive's declared
+sizes and array headers are checked against fixed bounds, and every node of its schema (each
+class, function, type and how skops rebuilds it) must be on an exact allow-list: what iterate's
+own pipeline of the model's kind holds, found by building and fitting that pipeline on a few
+generated rows and reading its dump (:func:`allow_list`). Nothing is matched by name prefix.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
+from iterate import params
 from iterate.core.training import Bundle
-from iterate.errors import IterateError
+from iterate.errors import IterateError, ParamsError
 from iterate.repo import atomic
 
 if TYPE_CHECKING:  # sklearn and pandas load only in the commands that fit or predict
@@ -30,7 +39,32 @@ REFERENCE_FILE = "reference.parquet"  # a sample of the training rows, with the 
 RELEASE_FILE = "release.json"  # written at promotion: the version and its holdout metrics
 FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
-TRUSTED_OUTSIDE_SKLEARN = frozenset({"functools.partial"})
+
+# Bounds checked before anything is unpacked. The shipped models are far below them (the
+# default hist_gradient_boosting model, 200 trees of 31 leaves, is ~1 MB; 1,000 trees of 255
+# leaves would be ~30 MB): the file on disk and everything its archive unpacks to, together,
+# and model.json.
+MAX_MODEL_BYTES = 256 * 2**20
+MAX_META_BYTES = 16 * 2**20
+META_KEYS = {"sha256": str, "kind": str, "model_params": dict, "features": list, "label": str,
+             "threshold": (int, float), "input_schema": dict, "output": dict,
+             "seen_batches": list}
+UNNAMED_NODES = frozenset({"JsonNode", "CachedNode"})  # plain JSON; a node already vetted: safe
+REFERENCE_ROWS = 12  # rows of the generated frame the reference pipeline is fitted on
+FREQUENT_ROWS = 8  # of which hold a category's first value (the others are infrequent ones)
+REFERENCE_ITERATIONS = 1  # max_iter of the reference fit: more makes more trees, not new types
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowList:
+    """What a model of one kind holds: skops' protocol and its (loader, name) nodes."""
+
+    kind: str
+    protocol: int
+    nodes: frozenset[tuple[str, str]]
+
+
+_ALLOW_LISTS: dict[str, AllowList] = {}  # per (model params, input columns), in this process
 
 
 def save(bundle: Bundle, folder: str | Path) -> None:
@@ -89,42 +123,306 @@ def exists(folder: str | Path) -> bool:
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
+    """``model.json``, refused in one line when it is not the metadata :func:`save` writes."""
+    path = Path(folder) / META_FILE
+    fix = "restore the bundle with `dvc checkout` or retrain it with `dvc repro`"
+    if path.stat().st_size > MAX_META_BYTES:
+        raise IterateError(f"{path}: larger than {MAX_META_BYTES >> 20} MiB; {fix}")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise IterateError(f"{path}: not valid JSON ({_first_line(exc)}); {fix}") from None
+    if not isinstance(meta, dict):
+        raise IterateError(f"{path}: not a JSON object; {fix}")
+    for key, kind in META_KEYS.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            problem = "missing" if key not in meta else f"not a {_type_name(kind)}"
+            raise IterateError(f"{path}: key {key!r} is {problem}; {fix}")
+    if not re.fullmatch(r"[0-9a-f]{64}", meta["sha256"]):
+        raise IterateError(f"{path}: sha256 is not a SHA-256 in hex; {fix}")
+    return meta
 
 
-def load(folder: str | Path, expected_sha256: str | None = None) -> Bundle:
-    """Load a bundle after checking its bytes; refuse a file that is not what was saved.
+def load(folder: str | Path) -> Bundle:
+    """Load a bundle the pipeline made (the candidate, or a stage's copy of production).
 
-    The SHA-256 must match ``model.json`` (and ``expected_sha256`` when given, e.g. from the
-    registry), and skops must find no type outside scikit-learn's and numpy's.
+    Its bytes must match its ``model.json``, and the file may hold only what a pipeline of the
+    model kind ``model.json`` names is built of (the kind and its settings are validated like
+    params.yaml's ``model``, so the metadata can only choose among iterate's own kinds).
     """
-    sio = skops_io()
-    folder = Path(folder)
-    path = folder / MODEL_FILE
-    if not exists(folder) or not path.is_file():
-        raise IterateError(f"{folder}: no model bundle ({MODEL_FILE} + {META_FILE}) here")
+    folder = _bundle_folder(folder)
     meta = read_meta(folder)
-    actual = file_sha256(path)
-    for label, wanted in (("model.json", meta.get("sha256")), ("the registry", expected_sha256)):
+    model = _model(meta["model_params"], f"{folder / META_FILE}: model_params")
+    return _load(folder, meta, None, model)
+
+
+def load_registered(folder: str | Path, entry: dict[str, Any]) -> Bundle:
+    """Load the bundle that the registry ``entry`` (the newest, for production) recorded.
+
+    Its bytes must match the entry's SHA-256 as well as its ``model.json``, and the allow-list
+    comes from the model params the entry recorded at promotion, not from the bundle.
+    """
+    folder = _bundle_folder(folder)
+    where = f"models/registry.yaml: the entry of v{entry.get('version')}"
+    sha, recorded = entry.get("model_sha256"), entry.get("model_params")
+    if not isinstance(sha, str) or not isinstance(recorded, dict):
+        raise IterateError(f"{where} lacks model_sha256 or model_params; restore the registry "
+                           "with `git checkout models/registry.yaml`")
+    meta = read_meta(folder)
+    return _load(folder, meta, sha, _model(recorded, f"{where}: model_params"))
+
+
+def _bundle_folder(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if not exists(folder) or not (folder / MODEL_FILE).is_file():
+        raise IterateError(f"{folder}: no model bundle ({MODEL_FILE} + {META_FILE}) here")
+    return folder
+
+
+def _load(folder: Path, meta: dict[str, Any], registered: str | None,
+          model: params.Model) -> Bundle:
+    path = folder / MODEL_FILE
+    with path.open("rb") as file:  # read once: every check below is of these bytes
+        data = file.read(MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
+        raise IterateError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB, more than any "
+                           "model iterate makes; refusing to load it")
+    actual = hashlib.sha256(data).hexdigest()
+    for label, wanted in (("model.json", meta["sha256"]), ("the registry", registered)):
         if wanted is not None and wanted != actual:
             raise IterateError(
                 f"{path}: SHA-256 {actual[:12]} does not match {label} ({wanted[:12]}); the file "
                 "was changed after it was saved. Restore it with `dvc checkout` or "
                 "`iterate rollback`")
-    untrusted = [t for t in sio.get_untrusted_types(file=path) if not _is_trusted(t)]
-    if untrusted:
-        raise IterateError(f"{path}: holds types outside scikit-learn/numpy "
-                           f"({', '.join(untrusted)}); refusing to load it")
-    pipeline = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    schema = _vet_archive(path, data)
+    allowed = allow_list(model, meta["input_schema"], meta["label"])
+    _vet_schema(path, schema, allowed)
+    sio = skops_io()
+    trusted = sorted({name for _, name in allowed.nodes if name})
+    try:
+        pipeline = sio.loads(data, trusted=trusted)
+    except Exception as exc:  # noqa: BLE001 - vetted, yet not loadable: a corrupt file
+        raise IterateError(f"{path}: cannot be loaded ({type(exc).__name__}: "
+                           f"{_first_line(exc)}); restore it with `dvc checkout`") from None
     return Bundle(pipeline=pipeline, meta=meta)
+
+
+def _vet_archive(path: Path, data: bytes) -> Any:
+    """The parsed ``schema.json`` of ``data``, once the archive is known to be a skops file
+    whose members, declared sizes and array headers stay within :data:`MAX_MODEL_BYTES`."""
+    def refuse(problem: str) -> IterateError:
+        return IterateError(f"{path}: {problem}; refusing to load it")
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        raise refuse("not a skops file (a zip archive), e.g. a pickle; a model file must be "
+                     "written by iterate") from None
+    names = [m.filename for m in members]
+    if len(set(names)) != len(names) or "schema.json" not in names:
+        raise refuse("not a skops archive (no schema.json, or a member twice)")
+    unpacked = sum(m.file_size for m in members)
+    if unpacked > MAX_MODEL_BYTES:
+        raise refuse(f"its archive unpacks to {unpacked} bytes, more than the "
+                     f"{MAX_MODEL_BYTES >> 20} MiB any model iterate makes can need")
+    for member in members:
+        if member.filename != "schema.json":
+            if not re.fullmatch(r"\d+\.npy", member.filename):
+                raise refuse(f"holds a member {member.filename!r} that no iterate model has")
+            with archive.open(member) as array:
+                _vet_array_header(array, member, refuse)
+    try:
+        schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, ValueError, RecursionError, EOFError) as exc:
+        raise refuse(f"its schema.json is not valid JSON ({_first_line(exc)})") from None
+    if not isinstance(schema, dict):
+        raise refuse("its schema.json is not a JSON object")
+    _vet_references(schema, {m.filename: m.file_size for m in members}, refuse)
+    return schema
+
+
+def _vet_array_header(array: IO[bytes], member: zipfile.ZipInfo, refuse) -> None:
+    """An array member must hold exactly the data its header declares (numpy would allocate
+    what the header declares first), and no Python objects."""
+    import numpy as np
+
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    try:
+        version = fmt.read_magic(array)
+        if version not in readers:
+            raise ValueError(f"format version {version} is not one numpy writes by default")
+        shape, _, dtype = readers[version](array)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise refuse(f"its array {member.filename} has no valid header "
+                     f"({_first_line(exc)})") from None
+    if dtype.hasobject:
+        raise refuse(f"its array {member.filename} holds Python objects")
+    declared = math.prod(int(n) for n in shape) * dtype.itemsize
+    if declared != member.file_size - array.tell():
+        raise refuse(f"its array {member.filename} declares {declared} bytes of data but "
+                     f"holds {member.file_size - array.tell()}")
+
+
+def _vet_references(schema: dict, sizes: dict[str, int], refuse) -> None:
+    """Every member a node reads must exist, and all reads together stay within the bound (a
+    node naming one big member many times would copy it as often)."""
+    total = 0
+    for node in _nodes(schema):
+        name = node.get("file")
+        if name is not None:
+            if not isinstance(name, str) or name not in sizes:
+                raise refuse(f"its schema names a member {name!r} it does not hold")
+            total += sizes[name]
+    if total > MAX_MODEL_BYTES:
+        raise refuse(f"its schema reads {total} bytes of arrays, more than the "
+                     f"{MAX_MODEL_BYTES >> 20} MiB any model iterate makes can need")
+
+
+def _vet_schema(path: Path, schema: dict, allowed: AllowList) -> None:
+    """Refuse, naming it, the first node that the model kind's own pipeline does not hold."""
+    if schema.get("protocol") != allowed.protocol:
+        raise IterateError(f"{path}: written with skops protocol {schema.get('protocol')!r}, "
+                           f"not {allowed.protocol} as iterate writes; refusing to load it")
+    found = {_identify(node) for node in _nodes(schema)} - {(n, "") for n in UNNAMED_NODES}
+    known = {n for _, n in allowed.nodes}
+    unlisted = sorted(found - allowed.nodes, key=lambda node: (node[1] in known, node))
+    if unlisted:  # first a name not on the list at all, then a listed name rebuilt otherwise
+        loader, name = unlisted[0]
+        what = name if name not in known else f"{name} rebuilt by a skops {loader}"
+        more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
+        raise IterateError(f"{path}: holds {what}{more}, which model kind {allowed.kind} is not "
+                           "built of; refusing to load it (retrain with `dvc repro`, or restore "
+                           "the file with `dvc checkout`)")
+
+
+def _nodes(schema: Any):
+    """Every node of a skops schema: each dict with a ``__loader__``, however deep."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__loader__" in item:
+                yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _identify(node: dict) -> tuple[str, str]:
+    """(loader, the name it resolves): what skops imports, calls or builds for ``node``."""
+    loader, module, name = node["__loader__"], node.get("__module__"), node.get("__class__")
+    if isinstance(loader, str) and loader in UNNAMED_NODES:
+        return loader, ""
+    if not isinstance(loader, str) or not isinstance(module, str) or not isinstance(name, str):
+        return str(loader), f"a malformed node {str(node)[:80]!r}"
+    full = f"{module}.{name}"
+    content = node.get("content")
+    if loader == "MethodNode":  # a bound method: the attribute of its object that it gets
+        full += f".{content.get('func') if isinstance(content, dict) else None}"
+    elif loader == "RandomGeneratorNode":  # the bit generator numpy.random builds by name
+        full += f"[{_bit_generator(content)}]"
+    return loader, full
+
+
+def _bit_generator(content: Any) -> str | None:
+    try:
+        return json.loads(content["bit_generator"]["content"]["bit_generator"]["content"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def allow_list(model: params.Model, input_schema: dict[str, Any], label: str) -> AllowList:
+    """Every (loader, name) node that iterate's own pipeline of ``model`` holds, for inputs
+    like ``input_schema``: the pipeline built as training builds it, fitted (and updated
+    incrementally, when its kind can) on a few generated rows of both classes, dumped with
+    skops in memory and read node by node. Cached per (model params, input columns)."""
+    contract = _contract(input_schema, label)
+    key = json.dumps([params.asdict(model), params.asdict(contract)], sort_keys=True,
+                     default=str)
+    if key not in _ALLOW_LISTS:
+        _ALLOW_LISTS[key] = _derive(model, contract)
+    return _ALLOW_LISTS[key]
+
+
+def _derive(model: params.Model, contract: params.Contract) -> AllowList:
+    from iterate.core import training
+
+    settings = getattr(model, model.kind)
+    if any(f.name == "max_iter" for f in dataclasses.fields(settings)):
+        settings = dataclasses.replace(settings, max_iter=REFERENCE_ITERATIONS)
+        model = dataclasses.replace(model, **{model.kind: settings})
+    x, y = _reference_rows(contract)
+    pipeline = training.fit_full(training.build(model, contract), x, y)
+    dumps = [_dump_schema(pipeline)]
+    if hasattr(pipeline[-1], "partial_fit"):
+        dumps.append(_dump_schema(training.fit_incremental(pipeline, x, y)))
+    nodes = frozenset(_identify(node) for schema in dumps for node in _nodes(schema))
+    return AllowList(kind=model.kind, protocol=dumps[0]["protocol"], nodes=nodes)
+
+
+def _dump_schema(pipeline: Pipeline) -> dict:
+    buffer = io.BytesIO(skops_io().dumps(pipeline))
+    with zipfile.ZipFile(buffer) as archive:
+        return json.loads(archive.read("schema.json"))
+
+
+def _reference_rows(contract: params.Contract):
+    """A few typed rows like the contract's: numbers across their range (missing in nullable
+    columns), one frequent and some infrequent value per category, alternating labels."""
+    import numpy as np
+    import pandas as pd
+
+    n, columns = REFERENCE_ROWS, {}
+    for name, col in contract.columns.items():
+        if col.dtype == "category":
+            values = col.values or ["a", "b", "c"]
+            columns[name] = [values[0] if i < FREQUENT_ROWS else values[i % len(values)]
+                             for i in range(n)]
+            continue
+        low = 0.0 if col.min is None else col.min
+        high = low + 100.0 if col.max is None else col.max
+        numbers = np.linspace(low, high, n)
+        if col.nullable:
+            numbers[::4] = np.nan
+        elif col.dtype == "int":
+            numbers = np.round(numbers).astype("int64")
+        columns[name] = numbers
+    return pd.DataFrame(columns), np.arange(n) % 2
+
+
+def _model(raw: dict[str, Any], where: str) -> params.Model:
+    """The model params a bundle or registry entry recorded, validated as params.yaml's."""
+    try:
+        return params._build(params.Model, raw, "")
+    except ParamsError as exc:
+        raise IterateError(f"{where}: {str(exc).removeprefix('params.yaml: ')}; refusing to "
+                           "load the model") from None
+
+
+def _contract(input_schema: dict[str, Any], label: str) -> params.Contract:
+    """The input columns a bundle's ``input_schema`` describes, validated as the contract's."""
+    try:
+        columns = {str(name): params._build(params.Column, {
+            k: spec.get(k) for k in ("dtype", "nullable", "min", "max", "values")
+            if spec.get(k) is not None} if isinstance(spec, dict) else spec,
+            f"input_schema.{name}") for name, spec in input_schema.items()}
+    except ParamsError as exc:
+        raise IterateError(f"{META_FILE}: {str(exc).removeprefix('params.yaml: ')}; "
+                           "refusing to load the model") from None
+    if not columns:
+        raise IterateError(f"{META_FILE}: input_schema names no column; refusing to load the "
+                           "model")
+    return params.Contract(time_column="", label=label, columns=columns)
 
 
 def skops_io():
     """``skops.io``, imported without its import-time scan of every scikit-learn estimator.
 
     That scan (about 1 s, a third of a stage's run) only builds skops' default trust list, which
-    this module never relies on: :func:`load` checks every type itself (:func:`_is_trusted`) and
-    passes the list explicitly. Loading imports just the types that the file names.
+    this module never relies on: :func:`load` checks every node against its own allow-list
+    first. Loading imports just the types that the file names.
     """
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
@@ -139,8 +437,14 @@ def skops_io():
     return skops.io
 
 
-def _is_trusted(type_name: str) -> bool:
-    return type_name in TRUSTED_OUTSIDE_SKLEARN or type_name.startswith(("sklearn.", "numpy."))
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "string", dict: "mapping", list: "list", int: "number", float: "number"}
+    return names[kind[0] if isinstance(kind, tuple) else kind]
 
 
 def file_sha256(path: Path) -> str:

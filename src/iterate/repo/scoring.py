@@ -23,7 +23,7 @@ def production_bundle() -> tuple[training.Bundle, str]:
     if entry is None or not bundles.exists(PRODUCTION):
         raise IterateError("predict: no production model yet; run `make run` or "
                            "`dvc repro && iterate promote` first")
-    return bundles.load(PRODUCTION, expected_sha256=entry["model_sha256"]), entry["version"]
+    return bundles.load_registered(PRODUCTION, entry), entry["version"]
 
 
 def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[

@@ -1,0 +1,242 @@
+"""Hostile model files (tests/hostile_models/make.py writes them into a temporary folder from a
+good bundle trained here): a plain pickle, references to os.system and to builtins, the
+numpy-eval gadget, a partial of a numpy writer, operator callables, a decompression bomb, a
+huge array and a tampered model.json.
+
+Each is refused in one line before any object of the file is built, and its payload (which
+would create a file in the markers folder) never runs: loaded in-process, through
+`iterate predict` on a copy of the template with a registry entry, and through the evaluate
+stage. The corpus is shown to be live: with skops trusting what the file names, the payloads
+run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Repo, template_files
+from helpers import ROOT, typed_weeks, week
+
+from iterate import params
+from iterate.core import contract, training
+from iterate.errors import IterateError
+from iterate.repo import bundles, streaming
+
+P = params.load(ROOT / "params.yaml")
+HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting", hist_gradient_boosting=(
+    dataclasses.replace(P.model.hist_gradient_boosting, max_iter=5)))
+MAKE = ROOT / "tests" / "hostile_models" / "make.py"
+_spec = importlib.util.spec_from_file_location("hostile_make", MAKE)
+make = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make)
+CASES = [*make.CASES, "tampered_model_json"]
+LIVE = ["plain_pickle", "os_system", "builtins_eval", "builtins_exec", "builtins_open",
+        "numpy_eval_gadget", "partial_of_numpy_save", "operator_methodcaller"]
+WEEK1 = "2013-01-01_2013-01-07"
+
+
+@dataclasses.dataclass
+class Corpus:
+    root: Path
+    base: Path  # the good bundle (hist_gradient_boosting, the shipped kind)
+    cases: dict[str, Path]
+    markers: Path
+    holdout: Path  # typed rows, as the evaluate stage reads them
+    rows: object  # the same rows, typed
+
+
+def write_corpus(root: Path) -> Corpus:
+    rows = contract.validate(week(1, step=2), P.contract).good.assign(batch_id=WEEK1)
+    bundle = training.fit(training.plan("full", HGB, rows, None), HGB, P.contract, None)
+    bundles.save(bundle, root / "base")
+    frame = rows[P.contract.features]
+    cases = make.make(root / "base", root / "corpus", root / "markers", frame)
+    holdout = root / "holdout.parquet"
+    contract.validate(week(2, step=4), P.contract).good.assign(batch_id="w2").to_parquet(holdout)
+    return Corpus(root, root / "base", cases, root / "markers", holdout, rows)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Corpus:
+    return write_corpus(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, corpus) -> Repo:
+    """A copy of the template (files only: predict and the stages need no git history)."""
+    path = tmp_path_factory.mktemp("repo")
+    for name in template_files():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, path / name)
+    week(2, step=4).drop(columns=["late"]).to_csv(path / "in.csv", index=False)
+    return Repo(path)
+
+
+def assert_nothing_ran(corpus: Corpus) -> None:
+    assert os.listdir(corpus.markers) == [], "a payload ran"
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+
+
+def test_the_good_bundle_loads_and_scores(corpus):
+    bundle = bundles.load(corpus.base)
+    assert bundle.predict_proba(corpus.rows).shape == (len(corpus.rows),)
+
+
+@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "sgd_logistic"])
+def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
+    """The reference is fitted on a dozen generated rows, with one boosting round: the models
+    trained on real data (early stopping above 10,000 rows, the float32 path of a streamed
+    refit, an incremental update) hold nothing more."""
+    model = dataclasses.replace(HGB if kind == "hist_gradient_boosting" else P.model, kind=kind)
+    rows = typed_weeks(12500)
+    train_file = tmp_path / "train.parquet"
+    rows.to_parquet(train_file)
+
+    def saved_and_loaded(bundle: training.Bundle, name: str) -> training.Bundle:
+        bundles.save(bundle, tmp_path / name)
+        return bundles.load(tmp_path / name)
+
+    full = saved_and_loaded(training.fit(training.plan("full", model, rows, None), model,
+                                         P.contract, None), "full")
+    saved_and_loaded(streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=1000),
+                     "streamed")
+    if kind == "sgd_logistic":
+        newer = rows.assign(batch_id="later")
+        plan = training.plan("incremental", model, newer, full.meta)
+        assert plan.mode == "incremental"
+        saved_and_loaded(training.fit(plan, model, P.contract, full), "incremental")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_hostile_model_is_refused_in_one_line_before_anything_of_it_runs(corpus, case):
+    folder = corpus.cases[case]
+    with pytest.raises(IterateError) as caught:
+        bundle = bundles.load(folder)
+        bundle.predict_proba(corpus.rows)  # what predict and the stages do next
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{folder / bundles.MODEL_FILE}: ")
+    assert "refusing to load it" in message
+    assert_nothing_ran(corpus)
+
+
+@pytest.mark.parametrize("case, shown", [
+    ("numpy_eval_gadget", "numpy.f2py.crackfortran.myeval"),
+    ("partial_of_numpy_save", "numpy.save"),
+    ("os_system", "os.system"),
+    ("builtins_eval", "builtins.eval"),
+    ("operator_methodcaller", "operator.methodcaller"),
+    ("plain_pickle", "not a skops file"),
+    ("decompression_bomb", "unpacks to"),
+    ("huge_array", "declares 800000000000 bytes"),
+])
+def test_the_refusal_names_what_the_file_holds(corpus, case, shown):
+    with pytest.raises(IterateError, match=r"\S") as caught:
+        bundles.load(corpus.cases[case])
+    assert shown in str(caught.value)
+
+
+def test_the_gadget_differs_from_the_good_model_only_by_the_function_its_partial_calls(corpus):
+    """hist_gradient_boosting holds a FunctionTransformer of a partial of check_array: the
+    allow-list is of exact names, so the partial and the transformer pass and myeval does not."""
+    with pytest.raises(IterateError, match=r"holds numpy\.f2py\.crackfortran\.myeval, which "
+                                           r"model kind hist_gradient_boosting is not built of"):
+        bundles.load(corpus.cases["numpy_eval_gadget"])
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("{not json", "not valid JSON"),
+    ("[]", "not a JSON object"),
+    ('{"sha256": "ab"}', "key 'kind' is missing"),
+])
+def test_a_corrupt_model_json_is_one_line(corpus, tmp_path, text, problem):
+    folder = tmp_path / "m"
+    shutil.copytree(corpus.base, folder)
+    (folder / bundles.META_FILE).write_text(text)
+    with pytest.raises(IterateError, match=problem) as caught:
+        bundles.load(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_model_params_that_name_no_known_kind_are_refused(corpus, tmp_path):
+    folder = tmp_path / "m"
+    shutil.copytree(corpus.base, folder)
+    meta = json.loads((folder / bundles.META_FILE).read_text())
+    meta["model_params"]["kind"] = "anything_goes"
+    (folder / bundles.META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IterateError, match=r"model_params: kind: str 'anything_goes' is not "
+                                           "one of hist_gradient_boosting, sgd_logistic"):
+        bundles.load(folder)
+
+
+def test_the_corpus_is_live_its_payloads_run_when_skops_trusts_what_the_file_names(tmp_path):
+    """Without the allow-list the files do run code (so the tests above prove something)."""
+    live = write_corpus(tmp_path)
+    code = ("import pickle, sys, pandas as pd, skops.io as sio\n"
+            "data = open(sys.argv[1], 'rb').read()\n"
+            "rows = pd.read_parquet(sys.argv[2])\n"
+            "try:\n"
+            "    model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))\n"
+            "    model.predict_proba(rows)\n"
+            "except Exception:\n"
+            "    pass\n")
+    for case in LIVE:
+        path = live.cases[case] / bundles.MODEL_FILE
+        if case == "plain_pickle":
+            pickle.loads(path.read_bytes())
+        else:
+            subprocess.run([sys.executable, "-c", code, str(path), str(live.holdout)],
+                           check=True, capture_output=True)
+    ran = sorted(name.removesuffix(".npy") for name in os.listdir(live.markers))
+    assert ran == sorted(LIVE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_iterate_predict_refuses_a_hostile_production_model(corpus, repo, case):
+    production = repo.path / "models" / "production"
+    shutil.rmtree(production, ignore_errors=True)
+    shutil.copytree(corpus.cases[case], production)
+    registered = corpus.base if case == "tampered_model_json" else corpus.cases[case]
+    meta = json.loads((registered / bundles.META_FILE).read_text())
+    (repo.path / "models" / "registry.yaml").write_text(yaml.safe_dump({"versions": [{
+        "version": "1.0.0", "action": "promote", "model_sha256": meta["sha256"],
+        "kind": meta["kind"], "model_params": meta["model_params"]}]}))
+    (repo.path / "out.csv").unlink(missing_ok=True)
+
+    result = repo.iterate("predict", "in.csv", "-o", "out.csv", check=False)
+
+    assert_one_line_refusal(result)
+    if case == "tampered_model_json":
+        assert "does not match the registry" in result.stderr
+    assert not (repo.path / "out.csv").exists()
+    assert_nothing_ran(corpus)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_the_evaluate_stage_refuses_a_hostile_production_model(corpus, repo, case):
+    out = repo.path / "metrics" / f"hostile-{case}"
+    result = repo.run(sys.executable, "-m", "iterate.stages.evaluate", str(corpus.holdout),
+                      str(corpus.base), str(corpus.cases[case]), str(out / "evaluation.json"),
+                      str(out / "slices.json"), str(out / "plots"), check=False)
+
+    assert_one_line_refusal(result)
+    assert "refusing to load it" in result.stderr
+    assert not (out / "evaluation.json").exists()
+    assert_nothing_ran(corpus)
