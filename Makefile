@@ -55,9 +55,10 @@ EXP_READY = git cat-file -e HEAD:dvc.lock 2>/dev/null || { echo "error: no itera
 	committed yet; run \`make run\` first (experiments start from the last commit)" >&2; exit 2; }
 GRID ?= split.window=4,8
 JOBS ?= 2
-# exp-show: the params that differ between rows; these metrics of evaluation.json and gate.json
+# exp-show: the params that differ between rows; these metrics of metrics/numbers/ (evaluate.json
+# and gate.json's passed: 1 when the gate would promote)
 EXP_METRICS = metrics\.(roc_auc|f1|log_loss)\.(candidate|delta)\b
-EXP_KEEP = Experiment\b|Created\b|State\b|verdict\b|$(EXP_METRICS)
+EXP_KEEP = Experiment\b|Created\b|State\b|passed\b|$(EXP_METRICS)
 PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd'|')
 
 exp: setup ## one experiment in a copy of the last commit: make exp S="KEY=VALUE KEY=VALUE"
@@ -82,7 +83,7 @@ exp-grid: setup ## queue the sweep GRID (default "split.window=4,8"), run it JOB
 	test -z "$$failed" || { echo "error: failed:$$failed (dvc queue logs NAME)" >&2; exit 1; }; \
 	echo "compare them: make exp-show"
 
-exp-show: setup ## the last commit's experiments as markdown: changed params, key metrics, verdict
+exp-show: setup ## the last commit's experiments as markdown: changed params, key metrics, gate passed
 	@$(EXP_READY)
 	@$(BIN)/dvc exp show --md --no-pager --only-changed --keep '$(EXP_KEEP)' \
 		--drop '^(?!(params\.yaml:)?($(PARAM_SECTIONS))\.)' \
