@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The install stamp is named by the hash of what is installed (the CI cache key hashes the same
+# files): it has no prerequisites, so a .venv restored beside a newer checkout is up to date.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
@@ -11,7 +13,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
@@ -53,9 +55,10 @@ EXP_READY = git cat-file -e HEAD:dvc.lock 2>/dev/null || { echo "error: no itera
 	committed yet; run \`make run\` first (experiments start from the last commit)" >&2; exit 2; }
 GRID ?= split.window=4,8
 JOBS ?= 2
-# exp-show: the params that differ between rows; these metrics of evaluation.json and gate.json
+# exp-show: the params that differ between rows; these metrics of metrics/numbers/ (evaluate.json
+# and gate.json's passed: 1 when the gate would promote)
 EXP_METRICS = metrics\.(roc_auc|f1|log_loss)\.(candidate|delta)\b
-EXP_KEEP = Experiment\b|Created\b|State\b|verdict\b|$(EXP_METRICS)
+EXP_KEEP = Experiment\b|Created\b|State\b|passed\b|$(EXP_METRICS)
 PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd'|')
 
 exp: setup ## one experiment in a copy of the last commit: make exp S="KEY=VALUE KEY=VALUE"
@@ -80,7 +83,7 @@ exp-grid: setup ## queue the sweep GRID (default "split.window=4,8"), run it JOB
 	test -z "$$failed" || { echo "error: failed:$$failed (dvc queue logs NAME)" >&2; exit 1; }; \
 	echo "compare them: make exp-show"
 
-exp-show: setup ## the last commit's experiments as markdown: changed params, key metrics, verdict
+exp-show: setup ## the last commit's experiments as markdown: changed params, key metrics, gate passed
 	@$(EXP_READY)
 	@$(BIN)/dvc exp show --md --no-pager --only-changed --keep '$(EXP_KEEP)' \
 		--drop '^(?!(params\.yaml:)?($(PARAM_SECTIONS))\.)' \

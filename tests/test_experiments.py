@@ -90,25 +90,26 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     for name, exp in exps.items():
         assert exp["state"] == "success", name
         assert exp["params"]["model"]["kind"] == "sgd_logistic"
-        evaluation = exp["metrics"]["metrics/evaluation.json"]
+        evaluation = exp["metrics"]["metrics/numbers/evaluate.json"]
         for metric in ("roc_auc", "f1", "log_loss"):
             values = evaluation["metrics"][metric]
             assert isinstance(values["candidate"], float), (name, metric, values)
             assert isinstance(values["delta"], float), (name, metric, values)
         production_auc.add(evaluation["metrics"]["roc_auc"]["production"])
-        assert exp["metrics"]["metrics/gate.json"]["verdict"]
+        assert exp["metrics"]["metrics/numbers/gate.json"]["passed"] in (0, 1)
     assert len(production_auc) == 1, "both against the same production model, same holdout"
     # The point with production's own params rebuilds production byte for byte in the queue's
     # copy of the repository; the other one is a different model.
-    same = exps[by_alpha[0.0001]]["metrics"]
-    assert same["metrics/gate.json"]["verdict"] == "is_production"
-    assert exps[by_alpha[0.001]]["metrics"]["metrics/gate.json"]["verdict"] != "is_production"
+    same = exps[by_alpha[0.0001]]["metrics"]["metrics/numbers/evaluate.json"]["metrics"]
+    other = exps[by_alpha[0.001]]["metrics"]["metrics/numbers/evaluate.json"]["metrics"]
+    assert same["roc_auc"]["delta"] == 0 and same["log_loss"]["delta"] == 0
+    assert other["roc_auc"]["delta"] != 0
 
     _, table = make(repo, "exp-show")
     lines = [line for line in table.splitlines() if line.startswith("|")]
     header = lines[0]
     for column in ("Experiment", "model.sgd_logistic.alpha", "metrics.roc_auc.candidate",
-                   "metrics.f1.delta", "verdict"):
+                   "metrics.f1.delta", "passed"):
         assert column in header, header
     assert "contract." not in header and "drift.alpha" not in header, "only params that differ"
     assert "candidate_low" not in header and "src/iterate" not in header, "only key metrics"
@@ -121,10 +122,11 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     assert repo.git("rev-parse", "try-alpha^").stdout.strip() == head
     params = yaml.safe_load(repo.git("show", "try-alpha:params.yaml").stdout)
     assert params["model"]["sgd_logistic"]["alpha"] == 0.001
-    committed = json.loads(repo.git("show", "try-alpha:metrics/evaluation.json").stdout)
-    assert committed["metrics"] == exps[best]["metrics"]["metrics/evaluation.json"]["metrics"]
+    committed = json.loads(repo.git("show", "try-alpha:metrics/numbers/evaluate.json").stdout)
+    assert committed == exps[best]["metrics"]["metrics/numbers/evaluate.json"]
     changed = repo.git("diff", "--name-only", "main", "try-alpha").stdout.split()
-    assert {"params.yaml", "dvc.lock", "metrics/evaluation.json"} <= set(changed)
+    assert {"params.yaml", "dvc.lock", "metrics/evaluation.json",
+            "metrics/numbers/evaluate.json"} <= set(changed)
     # ... and the workspace was never touched: still main, as committed by the loop.
     assert repo.git("branch", "--show-current").stdout.strip() == "main"
     assert repo.git("status", "--porcelain").stdout.strip() == ""

@@ -39,7 +39,7 @@ def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(templ
 
         if iteration > 0:
             diff = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
-            changed = diff["metrics/evaluation.json"]
+            changed = diff["metrics/numbers/evaluate.json"]
             assert any(k.startswith("metrics.") and k.endswith(".candidate") and v.get("diff")
                        for k, v in changed.items()), f"candidate metrics did not change: {changed}"
 

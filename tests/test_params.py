@@ -44,6 +44,25 @@ def test_shipped_params_yaml_loads_into_typed_sections():
     assert p.gate.slices == params.SliceGuard(metric="roc_auc", margin=0.05)
 
 
+@pytest.mark.parametrize("override", [
+    "model.kind=sgd_logistic", "split.window=4", "backtest.window=6", "replay.commit=false",
+    "gate.rules.roc_auc.margin=0.02", "contract.columns.temp.max=150"])
+def test_one_dvc_set_param_changes_one_line_of_the_shipped_params_yaml(tmp_path, override):
+    """``dvc exp run -S`` rewrites params.yaml with DVC's own code (Hydra overrides, ruamel
+    round trip); the shipped file is already in the style it writes, comments kept."""
+    from dvc.utils.hydra import apply_overrides
+
+    copy = tmp_path / "params.yaml"
+    copy.write_text(PARAMS_FILE.read_text())
+    apply_overrides(copy, [override])
+    before, after = PARAMS_FILE.read_text().splitlines(), copy.read_text().splitlines()
+    assert len(before) == len(after)
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert len(changed) == 1, changed
+    old, new = changed[0]
+    assert "#" not in old or old[old.index("#"):] == new[new.index("#"):], "comment kept"
+
+
 def test_integer_written_for_a_float_setting_becomes_a_float():
     p = params.parse(_set(raw_params(), "model.hist_gradient_boosting.l2_regularization", 1))
 

@@ -137,12 +137,29 @@ def test_the_commands_use_the_paths_the_pipeline_declares():
         assert str(path) in everything, f"{path} (iterate's layout) is not in dvc.yaml"
 
 
+def top_level_plot_files() -> list[str]:
+    return [f for plot in DVC_YAML["plots"] for f in ([plot] if isinstance(plot, str) else [
+        f for spec in plot.values() for f in (spec.get("y") or {})])]
+
+
 def test_top_level_plots_name_files_the_stages_write():
-    # the backtest is a command, not a stage (it would add ~40 s to every `dvc repro`)
-    outputs = [p for s in STAGES.values() for p in declared(s, "plots") + declared(s, "outs")]
-    outputs.append("plots/backtest")
-    for plot in DVC_YAML["plots"]:
-        files = [plot] if isinstance(plot, str) else [
-            f for spec in plot.values() for f in (spec.get("y") or {})]
-        for f in files:
-            assert within(f, outputs), f"plot file {f} is not written by any stage"
+    # not the backtest's: a command, not a stage, whose plots exist only after it ran (`dvc plots
+    # diff` would warn "failed to load some plots" in every repository that never ran it)
+    outputs = [p for s in STAGES.values() for p in declared(s, "outs")]
+    for f in top_level_plot_files():
+        assert within(f, outputs), f"plot file {f} is not written by any stage"
+
+
+def test_every_plot_is_declared_once_at_the_top_level():
+    # a folder declared as a stage's plots draws each file in it, again beside the named plot
+    assert not [p for s in STAGES.values() for p in declared(s, "plots")]
+    files = top_level_plot_files()
+    assert len(files) == len(set(files)), files
+
+
+def test_dvc_metrics_files_are_apart_from_the_records_the_commands_read():
+    metrics = [p for s in STAGES.values() for p in declared(s, "metrics")]
+    assert metrics and all(p.startswith("metrics/numbers/") for p in metrics), metrics
+    records = {str(p) for p in (layout.EVALUATION, layout.SLICES, layout.GATE, layout.DRIFT,
+                                layout.MONITOR)}
+    assert not records & set(metrics)

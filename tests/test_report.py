@@ -389,7 +389,7 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
     assert re.search(r"\| ROC AUC \| ↑ \| 0\.\d{4} \| 0\.\d{4} \| [+-]0\.\d{4} \| "
                      r"\[[+-]0\.\d{4}, [+-]0\.\d{4}\] \|", metrics), metrics
     assert "nothing changed" in section(text, "Params vs `HEAD~1`")
-    assert re.search(r"metrics/evaluation\.json(`|</code>): \d+ changed",
+    assert re.search(r"metrics/numbers/evaluate\.json(`|</code>): \d+ changed",
                      section(text, "Metrics vs `HEAD~1`"))
     landed = section(text, "Data landed since `HEAD~1`")
     assert "1 batch," in landed and f"`{new_batch}`" in landed

@@ -1,6 +1,7 @@
 """drift: compare the newest batch with the production model's training reference, column by
 column and for the model's score and the label rate; score production on the batch as it
-arrived; recommend keep, incremental or full; keep both as history across iterations."""
+arrived; recommend keep, incremental or full; keep both as history across iterations. Their
+numbers (performance, drift share, each column's effect size) go to a file for `dvc metrics`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from iterate import params
 from iterate.repo import atomic
-from iterate.repo.jsonfile import write_json
+from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
 PARAMS = ("drift", "monitor")
@@ -21,6 +22,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("drift", type=Path, help="output: every column's scores")
     parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
+    parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: history CSVs and PNGs (persistent)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
@@ -35,6 +37,7 @@ def main(argv: list[str]) -> None:
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
+        write_metrics(args.numbers, {})
         args.plots.mkdir(parents=True, exist_ok=True)
         print("drift: no production model yet; nothing to compare with")
         return
@@ -64,6 +67,12 @@ def main(argv: list[str]) -> None:
                    "degraded": alarm,
                    "version": release["version"] if release else None}
     write_json(args.monitor, {"batch": batch_id, "performance": performance, **advice})
+    write_metrics(args.numbers, {
+        "performance": {**evaluate.to_dict(now), "at_promotion": at_promotion,
+                        "degraded": int(alarm)},
+        "drift": {"share": result["share"], "drifted": len(report.drifted),
+                  "tested": report.tested},
+        "effect_size": {name: col["effect_size"] for name, col in result["columns"].items()}})
     write_history(args.plots, batch_id, performance, result,
                   {"psi": p.drift.psi_threshold, "jensen_shannon": p.drift.js_threshold})
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "

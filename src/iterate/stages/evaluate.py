@@ -1,5 +1,6 @@
 """evaluate: score the candidate AND the production model on the same holdout, overall and per
-slice, with the paired CI of each difference; write metrics, DVC plot data and a PNG."""
+slice, with the paired CI of each difference; write the full results (with the holdout's batch
+and both models' hashes), their numbers for `dvc metrics`, DVC plot data and a PNG."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from pathlib import Path
 
 from iterate import params
 from iterate.repo import atomic
-from iterate.repo.jsonfile import write_json
+from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
 PARAMS = ("evaluate",)
+COMPARED = ("candidate", "production", "delta", "delta_low", "delta_high")  # in dvc metrics
 
 
 def main(argv: list[str]) -> None:
@@ -21,6 +23,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
+    parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: folder of plot data and PNG")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
@@ -43,9 +46,9 @@ def main(argv: list[str]) -> None:
     overall = evaluate.compare(y, probas["candidate"], probas.get("production"), threshold,
                                **options)
     holdout_batch = holdout["batch_id"].iloc[0]
+    shape = {"rows": len(holdout), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
-        "holdout": {"batch": holdout_batch, "rows": len(holdout),
-                    "positive_rate": round(float(y.mean()), 6)},
+        "holdout": {"batch": holdout_batch, **shape},
         "models": {"candidate": candidate.meta["sha256"],
                    "production": production.meta["sha256"] if production else None},
         "metrics": evaluate.to_dict(overall),
@@ -56,12 +59,23 @@ def main(argv: list[str]) -> None:
             y, probas["candidate"], probas.get("production"),
             holdout[p.slice_column].astype(str).to_numpy(), threshold,
             min_rows=p.min_slice_rows, **options)
+    slices = evaluate.to_dict(by_slice) if by_slice else {}
     write_json(args.slices, {"column": p.slice_column, "min_rows": p.min_slice_rows,
-                             "values": evaluate.to_dict(by_slice) if by_slice else {}})
+                             "values": slices})
+    write_metrics(args.numbers, numbers(shape, evaluate.to_dict(overall), slices))
     write_plots(args.plots, y, probas, threshold, f"holdout {holdout_batch} ({len(y)} rows)")
     auc = overall["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
+
+
+def numbers(holdout: dict, overall: dict, slices: dict) -> dict:
+    """What `dvc metrics diff` compares: each metric of both models with the difference and its
+    CI, and each slice's differences (the full results are in the other two files)."""
+    return {"holdout": holdout,
+            "metrics": {m: {k: s[k] for k in COMPARED} for m, s in overall.items()},
+            "slices": {value: {m: {"delta": s["delta"]} for m, s in metrics.items()}
+                       for value, metrics in slices.items() if metrics}}
 
 
 def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:

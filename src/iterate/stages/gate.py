@@ -1,4 +1,5 @@
-"""gate: judge the evaluation by the rules in params and write the verdict with its reasons."""
+"""gate: judge the evaluation by the rules in params and write the verdict with its reasons, and
+its counts for `dvc metrics` (passed 1/0, rules, failed rules, breaking changes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 
 from iterate import params
-from iterate.repo.jsonfile import write_json
+from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
 PARAMS = ("gate",)
@@ -20,6 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("candidate", type=Path, help="the candidate's model.json")
     parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
+    parser.add_argument("numbers", type=Path, help="output: its counts (DVC metrics)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     from iterate.core import compat, gate
@@ -35,6 +37,9 @@ def main(argv: list[str]) -> None:
     write_json(args.out, {**verdict.to_dict(), "models": evaluation["models"],
                           "holdout": evaluation["holdout"],
                           "compatibility": [c.to_dict() for c in changes]})
+    write_metrics(args.numbers, {"passed": int(verdict.promotable), "rules": len(verdict.rules),
+                                 "failed": sum(not r.passed for r in verdict.rules),
+                                 "breaking": len(compat.breaking(changes))})
     print(f"gate: {verdict.verdict}: {'; '.join(verdict.reasons)}")
 
 
