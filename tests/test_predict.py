@@ -200,7 +200,10 @@ def production_repo(root: Path) -> None:
         score=bundle.predict_proba(rows))
     bundles.save(bundle, root / "models/production")
     (root / "models/registry.yaml").write_text(yaml.safe_dump({"versions": [{
-        "version": "1.0.0", "action": "promote", "model_sha256": bundle.meta["sha256"]}]}))
+        "version": "1.0.0", "action": "promote", "time": "2026-01-01T00:00:00Z",
+        "reason": "test", "forced": False, "model_sha256": bundle.meta["sha256"],
+        "dvc": {"md5": "0.dir", "path": "production"}, "kind": "sgd_logistic",
+        "train_mode": "full", "model_params": {}, "training_data": {}}]}))
 
 
 def test_the_prediction_log_is_checked_for_drift_against_the_training_reference(
