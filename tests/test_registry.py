@@ -99,4 +99,5 @@ def test_a_key_given_twice_in_the_registry_is_refused():
     message = refusal(f"model: m\nversions:\n{ENTRY}".replace("    kind:", "    forced: true\n"
                                                               "    kind:"))
 
-    assert message.startswith(f"{SOURCE}:10:5: not valid YAML: key 'forced' is given twice (first on line 7)")
+    assert message.startswith(
+        f"{SOURCE}:10:5: not valid YAML: key 'forced' is given twice (first on line 7)")
