@@ -105,8 +105,8 @@ def _resume(p: params_module.Params, commit: bool) -> dict | None:
     with atomic.repo_lock(what="loop"):
         recover(p)  # also records a batch whose landing was killed before `dvc add`
         landed = in_order(store.list_batches(RAW))
-    if not landed or _finished(landed[-1], commit):
-        return None
+    if len(landed) < p.replay.warmup_batches or _finished(landed[-1], commit):
+        return None  # fewer: a first iteration killed while landing; the next one lands more
     print(f"loop: batch {landed[-1].id} landed but its iteration did not finish; finishing it "
           "first")
     return _judge(p, commit, landed[-1])

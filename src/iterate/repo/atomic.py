@@ -239,10 +239,18 @@ def _rwlock_holders(path: Path) -> list[tuple[int, str]]:
     holders = []
     for info in infos:
         if isinstance(info, dict) and isinstance(info.get("pid"), int):
-            words = str(info.get("cmd", "dvc")).split()
-            cmd = " ".join(words[words.index("dvc"):] if "dvc" in words else words[-2:])
-            holders.append((info["pid"], cmd))
+            holders.append((info["pid"], _dvc_command(str(info.get("cmd", "")))))
     return holders
+
+
+def _dvc_command(argv: str) -> str:
+    """``dvc repro`` from the command line DVC recorded (``/venv/bin/dvc repro``, ``python -m
+    dvc repro`` or ``.../dvc/__main__.py repro``)."""
+    words = argv.split()
+    for i, word in enumerate(words):
+        if Path(word).name == "dvc" or word.endswith("dvc/__main__.py"):
+            return " ".join(["dvc", *words[i + 1:]])
+    return argv or "a DVC command"
 
 
 def _alive(pid: int) -> bool:

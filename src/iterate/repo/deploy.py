@@ -152,8 +152,11 @@ def read_journal() -> dict[str, Any]:
     action = journal.get("action") if isinstance(journal, dict) else None
     if action not in (registry.PROMOTE, registry.ROLLBACK):
         raise JournalError(f"{JOURNAL}: names no promote or rollback; {WAY_OUT}")
-    registry.check_entries(journal.get("entries"), str(JOURNAL), fix=WAY_OUT,
-                           pending=action == registry.PROMOTE)
+    try:
+        registry.check_entries(journal.get("entries"), str(JOURNAL), fix=WAY_OUT,
+                               pending=action == registry.PROMOTE)
+    except registry.RegistryError as exc:
+        raise JournalError(str(exc)) from None
     if not journal["entries"]:
         raise JournalError(f"{JOURNAL}: holds no entries; {WAY_OUT}")
     return journal
@@ -162,10 +165,7 @@ def read_journal() -> dict[str, Any]:
 def finish(p: Params) -> None:
     """Carry out the journal's change; safe to repeat after a crash at any point. What cannot
     be finished raises :class:`JournalError` (one line, with the way out)."""
-    try:
-        journal = read_journal()
-    except registry.RegistryError as exc:
-        raise JournalError(str(exc)) from None
+    journal = read_journal()
     action, entries = journal["action"], journal["entries"]
     try:
         atomic.swap_in(PRODUCTION)
