@@ -153,7 +153,7 @@ def bounded_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
     """The quarantine file's rows: the first :data:`QUARANTINE_ROWS` bad rows, every cell
     defused and cut to :data:`CELL_CHARS` characters with a marker saying how long it was, and
     a last row whose reason counts the rows not kept."""
-    kept = bad.head(QUARANTINE_ROWS).map(lambda v: _cut(_defuse_formula(v)))
+    kept = bad.head(QUARANTINE_ROWS).map(lambda v: cut_cell(_defuse_formula(v)))
     rest = len(bad) - len(kept)
     if rest:
         note = dict.fromkeys(kept.columns, "")
@@ -170,7 +170,8 @@ def kept_note(quarantined: int) -> str:
             if rest > 0 else "")
 
 
-def _cut(value):
+def cut_cell(value):
+    """A text cell over :data:`CELL_CHARS` characters, cut, with a marker of its length."""
     if isinstance(value, str) and len(value) > CELL_CHARS:
         return f"{value[:CELL_CHARS]}...[cut: {len(value)} characters]"
     return value
