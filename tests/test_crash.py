@@ -319,11 +319,9 @@ def test_loop_killed_at_random_points_judges_and_commits_every_landed_batch_once
         tmp_path_factory):
     repo = loop_repo(tmp_path_factory)
     rng = random.Random(11)
-    kills = trials = 0
-    while kills < 10:  # each trial resumes what the one before left
-        kills += killed_at(repo, rng.randint(1, 24), "loop", "--iterations", "1")
-        trials += 1
-        assert trials < 25, "the kill points are past most iterations' end"
+    kills = sum(killed_at(repo, rng.randint(1, 16), "loop", "--iterations", "1")
+                for _ in range(10))  # each trial resumes what the one before left
+    assert kills >= 8, "too few of the trials were killed to mean anything"
     repo.iterate("loop", "--iterations", "1")
 
     landed = sorted(p.stem for p in (repo.path / "data/raw").glob("*.parquet"))
