@@ -31,7 +31,7 @@ import pytest
 from helpers import DVC_FILE, LABEL, PARAMS_FILE, TIME, sha256, tree_digest
 
 from iterate.commands import cli
-from iterate.repo import registry, store, vcs
+from iterate.repo import landing, registry, store, vcs
 
 CORPUS = Path(__file__).resolve().parent / "bad_batches"
 BASE = CORPUS / "base" / "landed_first.csv"
@@ -266,13 +266,16 @@ def _assert_partly_landed(result, expected: Partial, source: Path) -> None:
     assert (info.rows, info.quarantined, info.source) == (good, len(bad_rows), source.name)
     assert info.sha256 == sha256(source)
 
-    quarantine = _read_text_csv(result.repo / f"data/quarantine/{WEEK2}.csv")
+    quarantined = result.repo / f"data/quarantine/{WEEK2}.csv"
+    assert quarantined.stat().st_size < 20 * landing.CELL_CHARS * len(bad_rows), "bounded"
+    quarantine = _read_text_csv(quarantined)
     assert quarantine["source_row"].astype(int).tolist() == bad_rows
     for reason, start in zip(quarantine["reason"], [expected.quarantined[r] for r in bad_rows],
                              strict=True):
         assert reason.startswith(start), (reason, start)
     _assert_no_live_formula(quarantine)
-    as_written = written.iloc[[r - 1 for r in bad_rows]].reset_index(drop=True)
+    as_written = written.iloc[[r - 1 for r in bad_rows]].reset_index(drop=True).map(
+        landing.cut_cell)  # a cell over landing.CELL_CHARS is cut, with a marker
     as_quarantined = quarantine[list(written.columns)].map(_unquote)
     pd.testing.assert_frame_equal(as_quarantined, as_written, check_dtype=False)
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import Repo, template_files
@@ -197,3 +200,137 @@ def test_two_lands_at_once_both_land_one_after_the_other(base, tmp_path):
     landed = sorted(p.name for p in (repo.path / "data/raw").glob("*.parquet"))
     assert "2013-01-22_2013-01-28.parquet" in landed and "2013-01-29_2013-02-04.parquet" in landed
     assert json.loads(repo.dvc("status", "--json", "data/raw.dvc").stdout) == {}
+
+
+# ---------------------------------------------------------------- recovery never wedges
+
+WEDGE = """
+import json, shutil
+from iterate.repo import atomic, bundles, deploy
+from iterate.repo.layout import CANDIDATE, PRODUCTION
+entries = deploy.read_registry()
+meta = bundles.read_meta(CANDIDATE)
+new = {**entries[-1], "version": "1.0.1", "model_sha256": meta["sha256"], "dvc": {}}
+del new["time"]  # the registry entry missing a key that wedged every command
+atomic.build_dir(PRODUCTION, lambda s: shutil.copytree(CANDIDATE, s, dirs_exist_ok=True))
+atomic.write_text(deploy.JOURNAL, json.dumps({"action": "promote", "entries": [*entries, new]}))
+atomic.swap_in(PRODUCTION)  # killed here: production swapped, journal left
+"""
+
+
+def one_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_a_journal_that_cannot_be_finished_names_itself_and_the_way_out_and_abandons(base):
+    repo = copy_of(base, "wedged")
+    registered = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
+    repo.run(sys.executable, "-c", WEDGE)
+    journal = repo.path / "models/.deploy-journal.json"
+    assert journal.is_file()
+
+    for args in (["replay", "--next"], ["promote", "--force", "--reason", "x"], ["recover"],
+                 ["rollback", "1.0.0", "--reason", "x"]):
+        result = repo.iterate(*args, check=False)
+        line = one_line(result)
+        assert result.returncode == 2, args
+        assert "models/.deploy-journal.json" in line and "versions[1]: key 'time' is missing" \
+            in line and "`iterate recover --abandon`" in line, line
+    for args in (["history"], ["gate"], ["report", "-o", "report/pr.md"]):
+        result = repo.iterate(*args, check=False)
+        assert result.returncode in (0, 1), (args, result.stderr)  # gate: 1 is a reject
+        assert "`iterate recover --abandon`" in one_line(result), args
+    assert "1.0.0" in repo.iterate("history").stdout
+
+    done = repo.iterate("recover", "--abandon")
+    assert done.stdout.strip() == ("recover: dropped the journal; production is v1.0.0, as "
+                                   "models/registry.yaml says")
+    assert not journal.exists()
+    assert assert_whole_and_consistent(repo) == registered
+    assert repo.iterate("recover").stdout.strip() == "recover: nothing was interrupted"
+    repo.iterate("promote", "--force", "--reason", "after the wedge")
+    assert [e["version"] for e in assert_whole_and_consistent(repo)] == ["1.0.0", "1.0.1"]
+
+
+def test_a_corrupt_registry_is_one_line_for_every_command_that_reads_it(base):
+    repo = copy_of(base, "corrupt-registry")
+    path = repo.path / "models/registry.yaml"
+    path.write_text(path.read_text() + "  - version: [\n")
+    for args in (["history"], ["promote", "--force", "--reason", "x"], ["recover", "--abandon"],
+                 ["predict", "data/source/flights_weather_2013.csv.gz", "-o", "out.csv"]):
+        result = repo.iterate(*args, check=False)
+        assert result.returncode == 2, args
+        assert one_line(result).startswith("error: models/registry.yaml:"), result.stderr
+        assert "not valid YAML" in result.stderr
+
+
+# ---------------------------------------------------------------- one lock for the repository
+
+
+def test_promote_rollback_and_land_refuse_while_dvc_repro_runs_and_change_nothing(base):
+    repo = copy_of(base, "during-repro")
+    repo.iterate("promote", "--force", "--reason", "a version to roll back to")
+    repo.iterate("replay", "--next")
+    before = models_state(repo)
+    raw = sorted(p.name for p in (repo.path / "data/raw").iterdir())
+    repro = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo.path,
+                             env=repo.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        from iterate.repo import atomic
+
+        deadline = time.monotonic() + 60
+        while atomic.dvc_running(repo.path) is None:
+            assert repro.poll() is None and time.monotonic() < deadline, "repro never started"
+            time.sleep(0.05)
+        for args in (["promote", "--force", "--reason", "x"],
+                     ["rollback", "1.0.0", "--reason", "x"], ["replay", "--next"]):
+            result = repo.iterate(*args, check=False)
+            assert result.returncode == 2, (args, result.stderr)
+            line = one_line(result)
+            assert "`dvc repro` (pid" in line or "a DVC command" in line, line
+            assert "is running in this repository; wait for it to finish" in line, line
+        assert repro.poll() is None, "the repro ended before every command was tried"
+    finally:
+        assert repro.wait(timeout=300) == 0, repro.communicate()
+    assert models_state(repo) == before, "production, registry and changelog unchanged"
+    assert sorted(p.name for p in (repo.path / "data/raw").iterdir()) == raw
+    repo.iterate("promote", "--force", "--reason", "after the repro")
+
+
+# ---------------------------------------------------------------- the loop resumes
+
+
+def loop_repo(tmp_path_factory) -> Repo:
+    path = tmp_path_factory.mktemp("loopcrash") / "repo"
+    for name in template_files():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, path / name)
+    repo = Repo(path)
+    repo.git("init", "-q")
+    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "template")
+    return repo
+
+
+def test_loop_killed_at_random_points_judges_and_commits_every_landed_batch_once(
+        tmp_path_factory):
+    repo = loop_repo(tmp_path_factory)
+    rng = random.Random(11)
+    kills = sum(killed_at(repo, rng.randint(1, 12), "loop", "--iterations", "1")
+                for _ in range(14))  # each trial resumes what the one before left
+    assert kills >= 10, "too few of the trials were killed to mean anything"
+    repo.iterate("loop", "--iterations", "1")
+
+    landed = sorted(p.stem for p in (repo.path / "data/raw").glob("*.parquet"))
+    history = pd.read_csv(repo.path / "plots/monitor/performance.csv")["batch"].tolist()
+    # The warm-up batches: the first trains, the second is judged with no production yet.
+    assert sorted(history) == landed[2:], "one verdict row for each batch judged by production"
+    subjects = repo.git("log", "--format=%s").stdout.splitlines()
+    for batch in landed[1:]:
+        assert sum(f"({batch})" in s for s in subjects) == 1, (batch, subjects)
+    assert_whole_and_consistent(repo)
+    assert json.loads(repo.dvc("status", "--json", "data/raw.dvc").stdout) == {}
+    assert repo.git("status", "--porcelain").stdout.strip() == ""

@@ -116,6 +116,50 @@ def test_quarantine_cell_a_spreadsheet_would_run_is_prefixed_with_a_quote(dirs, 
     assert quarantine.loc[0, column] == written
 
 
+def test_a_huge_cell_is_cut_with_a_marker_and_the_quarantine_stays_small(dirs):
+    frame = week(2)
+    frame.loc[3, "distance"] = "9" * 3_000_000 + "km"  # 3 MB: stands in for the 300 MB one
+
+    info = land(frame, dirs)
+
+    path = dirs.quarantine / f"{WEEK2}.csv"
+    assert info.quarantined == 1
+    assert path.stat().st_size < 10 * landing.CELL_CHARS
+    row = read_text_csv(path).iloc[0]
+    assert row["distance"] == "9" * landing.CELL_CHARS + "...[cut: 3000002 characters]"
+    assert row["reason"].endswith("...[cut: 3000027 characters]")
+    assert len(row["reason"]) < landing.CELL_CHARS + 40
+
+
+def test_quarantine_keeps_the_first_rows_and_counts_the_rest_in_the_file(dirs):
+    frame = week(2, step=1)
+    frame.loc[frame.index % 3 == 0, LABEL] = "2"
+
+    info = land(frame, dirs, max_bad_share=0.5)
+
+    quarantine = read_text_csv(dirs.quarantine / f"{info.id}.csv")
+    rest = info.quarantined - landing.QUARANTINE_ROWS
+    assert rest > 0
+    assert len(quarantine) == landing.QUARANTINE_ROWS + 1
+    assert quarantine["source_row"].iloc[landing.QUARANTINE_ROWS - 1] == str(3 * 999 + 1)
+    assert quarantine["reason"].iloc[-1] == \
+        f"{rest} more bad rows not kept (the quarantine keeps the first 1000)"
+    assert set(quarantine.iloc[-1].drop("reason")) == {""}
+
+
+def test_landing_message_says_how_many_bad_rows_the_quarantine_did_not_keep(capsys):
+    from iterate.commands.land import _say_landed
+    from iterate.core.batches import BatchInfo
+
+    info = BatchInfo(id=WEEK2, start="a", end="b", rows=4000, quarantined=1500, sha256="s",
+                     source="x.csv", landed_at="t")
+    _say_landed(info)
+
+    assert capsys.readouterr().out.rstrip().endswith(
+        f"1500 bad rows -> data/quarantine/{WEEK2}.csv (500 more bad rows not kept (the "
+        "quarantine keeps the first 1000))")
+
+
 def test_next_weeks_batch_lands_beside_the_first(dirs):
     first = land(week(1), dirs, sha="one")
     second = land(week(2), dirs, sha="two")

@@ -209,8 +209,8 @@ def test_unknown_slice_guard_metric_is_refused_naming_gate_slices_metric():
     ("model.threshold", 1.0, "must be between 0 and 1"),
     ("evaluate.confidence", 0.0, "must be between 0 and 1"),
     ("contract.max_bad_share", 1.5, "must be between 0 and 1"),
-    ("replay.batch_days", 0, "must be >= 1"),
-    ("replay.warmup_batches", 1, "must be >= 2"),
+    ("replay.batch_days", 0, "must be between 1 and 3660"),
+    ("replay.warmup_batches", 1, "must be between 2 and 10000"),
     ("contract.classes", [0, 1, 2], "binary classification needs classes [0, 1]"),
     ("evaluate.slice_column", "airport", "'airport' is not a contract column"),
 ])
@@ -219,6 +219,82 @@ def test_impossible_value_is_refused_naming_the_key(dotted, value, expected):
 
     assert error.key == dotted
     assert expected in str(error)
+
+
+# ---------------------------------------------------------------- ranges, integers, finiteness
+
+
+@pytest.mark.parametrize(("dotted", "value", "expected"), [
+    ("model.hist_gradient_boosting.learning_rate", -1, "must be between 0 and 10 (0 excluded)"),
+    ("model.hist_gradient_boosting.learning_rate", 0, "(0 excluded), got 0"),
+    ("model.sgd_logistic.alpha", 0.0, "(0 excluded)"),
+    ("model.seed", -1, "must be between 0 and 4294967295 (a numpy seed), got -1"),
+    ("model.seed", 2**32, "got 4294967296"),
+    ("evaluate.seed", -5, "must be between 0 and 4294967295"),
+    ("evaluate.resamples", 10**9, "must be between 100 and 100000"),
+    ("evaluate.resamples", 1e9, "must be between 100 and 100000"),
+    ("evaluate.resamples", 99, "must be between 100 and 100000"),
+    ("drift.bins", 10**8, "must be between 2 and 1000"),
+    ("drift.bins", 1, "must be between 2 and 1000"),
+    ("drift.js_threshold", 1.5, "must be between 0 and 1"),
+    ("drift.severe_unseen_share", -0.1, "must be between 0 and 1"),
+    ("drift.psi_threshold", -0.2, "must be between 0 and 1000000"),
+    ("gate.rules.roc_auc.margin", -0.01, "must be between 0 and 1000000"),
+    ("gate.rules.f1.min_improvement", -1, "must be between 0 and 1000000"),
+    ("gate.slices.margin", -1, "must be between 0 and 1000000"),
+    ("monitor.degradation", -0.5, "must be between 0 and 1000000"),
+    ("model.hist_gradient_boosting.max_leaf_nodes", 1, "must be between 2 and 65536"),
+    ("model.hist_gradient_boosting.max_iter", 0, "must be between 1 and 100000"),
+    ("train.reference_rows", 10**9, "must be between 100 and 10000000"),
+    ("split.window", 10**6, "must be <= 100000"),
+    ("split.min_train_rows", 0, "must be between 1 and"),
+    ("evaluate.min_slice_rows", 0, "must be between 1 and"),
+    ("backtest.jobs", 1000, "must be between 0 and 64"),
+    ("backtest.every", 0, "must be between 1 and 100000"),
+    ("replay.iterations", 0, "must be between 1 and 100000"),
+])
+def test_number_outside_its_range_is_refused_naming_the_key_and_the_range(dotted, value,
+                                                                          expected):
+    error = _refusal(_set(raw_params(), dotted, value))
+
+    assert error.key == dotted
+    assert expected in str(error)
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("dotted", [
+    "gate.rules.roc_auc.margin", "gate.slices.margin", "model.threshold",
+    "model.hist_gradient_boosting.learning_rate", "drift.psi_threshold",
+    "contract.columns.temp.max", "monitor.degradation",
+])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_infinite_or_nan_number_is_refused_naming_the_key(dotted, value):
+    error = _refusal(_set(raw_params(), dotted, value))
+
+    assert error.key == dotted
+    assert "expected a finite number" in str(error)
+
+
+def test_integral_float_for_an_integer_setting_is_accepted_as_that_integer():
+    p = params.parse(_set(raw_params(), "evaluate.resamples", 2e3))
+
+    assert p.evaluate.resamples == 2000 and isinstance(p.evaluate.resamples, int)
+
+
+@pytest.mark.parametrize("value", [1000.5, float("inf"), float("nan")])
+def test_inexact_float_for_an_integer_setting_is_refused(value):
+    error = _refusal(_set(raw_params(), "evaluate.resamples", value))
+
+    assert error.key == "evaluate.resamples"
+    assert "expected an integer" in str(error)
+
+
+@pytest.mark.parametrize(("dotted", "value"), [
+    ("evaluate.resamples", 100_000), ("drift.bins", 1000), ("model.seed", 0),
+    ("model.seed", 2**32 - 1), ("drift.js_threshold", 1.0), ("gate.rules.f1.margin", 0.0),
+])
+def test_numbers_at_the_ends_of_their_range_are_accepted(dotted, value):
+    params.parse(_set(raw_params(), dotted, value))
 
 
 def test_label_declared_as_a_feature_column_is_refused():
@@ -257,6 +333,52 @@ def test_invalid_yaml_is_refused_in_one_line(tmp_path):
 
     assert "not valid YAML" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_duplicate_key_is_refused_with_its_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    text = PARAMS_FILE.read_text(encoding="utf-8").replace(
+        "  window: 8 ", "  window: 8\n  window: 2 ", 1)
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("  window: 2 " + text.split("  window: 2 ")[1].split("\n")[0])
+
+    with pytest.raises(ParamsError) as caught:
+        params.load(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line + 1}:3: ")
+    assert "key 'window' is given twice" in message and "\n" not in message
+
+
+def test_not_utf8_params_file_is_refused_with_its_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(b"replay:\n  source: caf\xe9.csv\n")
+
+    with pytest.raises(ParamsError) as caught:
+        params.load(path)
+
+    assert str(caught.value) == (f"{path}:2:14: not UTF-8 (byte 0xe9); save the file as UTF-8")
+
+
+def test_invalid_yaml_names_the_file_line_and_column(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("split:\n  window: [8\n", encoding="utf-8")
+
+    with pytest.raises(ParamsError) as caught:
+        params.load(path)
+
+    assert str(caught.value).startswith(f"{path}:3:1: not valid YAML")
+
+
+@pytest.mark.parametrize("text", ["just a string\n", "- 1\n- 2\n", ""])
+def test_params_file_that_is_not_a_mapping_is_refused_in_one_line(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ParamsError) as caught:
+        params.load(path)
+
+    assert "expected a mapping" in str(caught.value) and "\n" not in str(caught.value)
 
 
 # ---------------------------------------------------------------- SectionGuard

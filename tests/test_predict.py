@@ -200,8 +200,11 @@ def production_repo(root: Path) -> None:
         score=bundle.predict_proba(rows))
     bundles.save(bundle, root / "models/production")
     (root / "models/registry.yaml").write_text(yaml.safe_dump({"versions": [{
-        "version": "1.0.0", "action": "promote", "model_sha256": bundle.meta["sha256"],
-        "kind": bundle.kind, "model_params": bundle.meta["model_params"]}]}))
+        "version": "1.0.0", "action": "promote", "time": "2026-01-01T00:00:00Z",
+        "reason": "test", "forced": False, "model_sha256": bundle.meta["sha256"],
+        "dvc": {"md5": "0.dir", "path": "production"}, "kind": bundle.kind,
+        "train_mode": "full", "model_params": bundle.meta["model_params"],
+        "training_data": {}}]}))
 
 
 def test_the_prediction_log_is_checked_for_drift_against_the_training_reference(

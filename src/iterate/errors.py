@@ -25,8 +25,8 @@ def reported(command: Callable[[], int | None]) -> int:
 class ParamsError(IterateError):
     """params.yaml has an unknown key, a wrong type or an impossible combination."""
 
-    def __init__(self, key: str, message: str):
-        super().__init__(f"params.yaml: {key}: {message}")
+    def __init__(self, key: str, message: str, file: str = "params.yaml"):
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
         self.key = key
 
 

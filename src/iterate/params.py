@@ -8,25 +8,58 @@ never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from iterate import yamlfile
 from iterate.errors import ParamsError
 
 DEFAULT_PATH = Path("params.yaml")
+COUNT_MAX = 10**12  # row counts: beyond any table this runs on
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+
+
+def _within(low: float | None, high: float | None, *, low_open: bool = False,
+            high_open: bool = False, why: str = "") -> dict[str, Any]:
+    """Field metadata: the number must lie between ``low`` and ``high`` (checked at load)."""
+    return {"within": (low, high, low_open, high_open, why)}
+
+
+def _check_within(value: Any, within: tuple, key: str) -> None:
+    low, high, low_open, high_open, why = within
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return  # "all", None: the field's other options
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not (too_low or too_high):
+        return
+    if low is not None and high is not None:
+        ends = {(False, False): "", (True, True): " (exclusive)",
+                (True, False): f" ({_num(low)} excluded)",
+                (False, True): f" ({_num(high)} excluded)"}
+        rule = f"between {_num(low)} and {_num(high)}{ends[low_open, high_open]}"
+    elif low is not None:
+        rule = f"{'>' if low_open else '>='} {_num(low)}"
+    else:
+        rule = f"{'<' if high_open else '<='} {_num(high)}"
+    raise ParamsError(key, f"must be {rule}{f' ({why})' if why else ''}, got {_num(value)}")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
 
 
 @dataclass(frozen=True)
 class Replay:
     source: str
-    batch_days: int = 7
-    warmup_batches: int = 4
-    iterations: int = 6
+    batch_days: int = field(default=7, metadata=_within(1, 3660))
+    warmup_batches: int = field(default=4, metadata=_within(
+        2, 10_000, why="training batches + holdout"))
+    iterations: int = field(default=6, metadata=_within(1, 100_000))
     commit: bool = True
 
 
@@ -45,8 +78,8 @@ class Contract:
     label: str
     columns: dict[str, Column]
     classes: list[int] = field(default_factory=lambda: [0, 1])
-    max_bad_share: float = 0.2
-    min_rows: int = 50
+    max_bad_share: float = field(default=0.2, metadata=_within(0, 1))
+    min_rows: int = field(default=50, metadata=_within(1, COUNT_MAX))
     extra_columns: Literal["refuse", "drop"] = "refuse"
     require_all_classes: bool = True
 
@@ -60,29 +93,29 @@ class Contract:
 
 @dataclass(frozen=True)
 class Split:
-    window: int | Literal["all"] = 8
-    min_train_rows: int = 1000
+    window: int | Literal["all"] = field(default=8, metadata=_within(None, 100_000))
+    min_train_rows: int = field(default=1000, metadata=_within(1, COUNT_MAX))
 
 
 @dataclass(frozen=True)
 class HistGradientBoosting:
-    max_iter: int = 200
-    learning_rate: float = 0.1
-    max_leaf_nodes: int = 31
-    l2_regularization: float = 0.0
+    max_iter: int = field(default=200, metadata=_within(1, 100_000))
+    learning_rate: float = field(default=0.1, metadata=_within(0, 10, low_open=True))
+    max_leaf_nodes: int = field(default=31, metadata=_within(2, 65_536))
+    l2_regularization: float = field(default=0.0, metadata=_within(0, 1e6))
 
 
 @dataclass(frozen=True)
 class SgdLogistic:
-    alpha: float = 0.0001
-    max_iter: int = 20
+    alpha: float = field(default=0.0001, metadata=_within(0, 1e6, low_open=True))
+    max_iter: int = field(default=20, metadata=_within(1, 100_000))
 
 
 @dataclass(frozen=True)
 class Model:
     kind: Literal["hist_gradient_boosting", "sgd_logistic"] = "hist_gradient_boosting"
-    threshold: float = 0.5
-    seed: int = 42
+    threshold: float = field(default=0.5, metadata=_within(0, 1, low_open=True, high_open=True))
+    seed: int = field(default=42, metadata=_within(0, SEED_MAX, why="a numpy seed"))
     hist_gradient_boosting: HistGradientBoosting = field(default_factory=HistGradientBoosting)
     sgd_logistic: SgdLogistic = field(default_factory=SgdLogistic)
 
@@ -95,47 +128,51 @@ class Model:
 @dataclass(frozen=True)
 class Train:
     mode: Literal["full", "incremental", "auto"] = "full"
-    reference_rows: int = 20000
+    reference_rows: int = field(default=20000, metadata=_within(
+        100, 10_000_000, why="the drift reference sample, kept with the model"))
 
 
 @dataclass(frozen=True)
 class Drift:
-    alpha: float = 0.05
+    alpha: float = field(default=0.05, metadata=_within(0, 1, low_open=True, high_open=True))
     correction: Literal["holm", "bh", "none"] = "holm"
-    psi_threshold: float = 0.2
-    js_threshold: float = 0.1
-    bins: int = 10
-    min_samples: int = 30
-    share_threshold: float = 0.5
-    severe_psi: float = 0.5
-    severe_unseen_share: float = 0.05
+    psi_threshold: float = field(default=0.2, metadata=_within(0, 1e6))
+    js_threshold: float = field(default=0.1, metadata=_within(0, 1))
+    bins: int = field(default=10, metadata=_within(
+        2, 1000, why="bins x columns x batches are held in memory"))
+    min_samples: int = field(default=30, metadata=_within(1, COUNT_MAX))
+    share_threshold: float = field(default=0.5, metadata=_within(0, 1, low_open=True))
+    severe_psi: float = field(default=0.5, metadata=_within(0, 1e6))
+    severe_unseen_share: float = field(default=0.05, metadata=_within(0, 1))
 
 
 @dataclass(frozen=True)
 class Monitor:
     metric: str = "roc_auc"
-    degradation: float = 0.03
+    degradation: float = field(default=0.03, metadata=_within(0, 1e6))
 
 
 @dataclass(frozen=True)
 class Evaluate:
     slice_column: str | None = None
-    min_slice_rows: int = 200
-    confidence: float = 0.95
-    resamples: int = 1000
-    seed: int = 0
+    min_slice_rows: int = field(default=200, metadata=_within(1, COUNT_MAX))
+    confidence: float = field(default=0.95, metadata=_within(
+        0, 1, low_open=True, high_open=True, why="e.g. 0.95"))
+    resamples: int = field(default=1000, metadata=_within(
+        100, 100_000, why="100 for a stable interval; each draw is held in memory"))
+    seed: int = field(default=0, metadata=_within(0, SEED_MAX, why="a numpy seed"))
 
 
 @dataclass(frozen=True)
 class Rule:
-    margin: float = 0.0
-    min_improvement: float | None = None
+    margin: float = field(default=0.0, metadata=_within(0, 1e6))
+    min_improvement: float | None = field(default=None, metadata=_within(0, 1e6))
 
 
 @dataclass(frozen=True)
 class SliceGuard:
     metric: str = "roc_auc"
-    margin: float = 0.05
+    margin: float = field(default=0.05, metadata=_within(0, 1e6))
 
 
 @dataclass(frozen=True)
@@ -154,10 +191,15 @@ class Backtest:
 
     policies: list[PolicyName] = field(default_factory=lambda: list(POLICY_NAMES))
     model: Literal["sgd_logistic", "hist_gradient_boosting"] = "sgd_logistic"
-    warmup: int = 4  # batches of the first fit, shared by every policy
-    window: int | Literal["all"] | None = None  # refits train on this many batches; null: split
-    every: int = 4  # full-every-k: a full refit after every this many batches
-    jobs: int = 0  # worker processes fitting the planned refits ahead; 0: all in this process
+    # batches of the first fit, shared by every policy
+    warmup: int = field(default=4, metadata=_within(1, 100_000))
+    # refits train on this many batches; null: split.window
+    window: int | Literal["all"] | None = field(default=None, metadata=_within(None, 100_000))
+    # full-every-k: a full refit after every this many batches
+    every: int = field(default=4, metadata=_within(1, 100_000))
+    # worker processes fitting the planned refits ahead; 0: all in this process
+    jobs: int = field(default=0, metadata=_within(
+        0, 64, why="each worker holds a copy of the data"))
 
 
 @dataclass(frozen=True)
@@ -205,12 +247,12 @@ def load(path: str | Path = DEFAULT_PATH, sections: tuple[str, ...] | None = Non
     """Read and validate ``path``; with ``sections``, return a guard exposing only those."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfile.read(path)
     except FileNotFoundError:
         msg = "file not found; run from the repository's top folder"
         raise ParamsError(str(path), msg) from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(str(path), f"not valid YAML: {exc}".replace("\n", " ")) from None
+    except yamlfile.YamlFileError as exc:
+        raise ParamsError("", exc.problem, file=exc.where) from None
     params = parse(raw)
     return params if sections is None else SectionGuard(params, sections)
 
@@ -231,29 +273,8 @@ def _check_combinations(p: Params) -> None:
             "cannot (its warm_start adds trees, it does not update). Use model.kind: "
             "sgd_logistic or train.mode: full",
         )
-    if p.train.reference_rows < 100:
-        raise ParamsError("train.reference_rows", "must be >= 100 (the drift reference sample)")
-    d = p.drift
-    for key, ok, rule in (("alpha", 0 < d.alpha < 1, "between 0 and 1"),
-                          ("share_threshold", 0 < d.share_threshold <= 1, "in (0, 1]"),
-                          ("bins", d.bins >= 2, ">= 2"),
-                          ("min_samples", d.min_samples >= 1, ">= 1"),
-                          ("psi_threshold", d.psi_threshold >= 0, ">= 0"),
-                          ("js_threshold", d.js_threshold >= 0, ">= 0")):
-        if not ok:
-            raise ParamsError(f"drift.{key}", f"must be {rule}")
     if p.split.window != "all" and p.split.window < 1:
         raise ParamsError("split.window", f"must be >= 1 or 'all', got {p.split.window}")
-    if not 0 < p.model.threshold < 1:
-        raise ParamsError("model.threshold", "must be between 0 and 1")
-    if not 0 < p.evaluate.confidence < 1:
-        raise ParamsError("evaluate.confidence", "must be between 0 and 1, e.g. 0.95")
-    if not 0 <= p.contract.max_bad_share <= 1:
-        raise ParamsError("contract.max_bad_share", "must be between 0 and 1")
-    if p.replay.batch_days < 1:
-        raise ParamsError("replay.batch_days", "must be >= 1")
-    if p.replay.warmup_batches < 2:
-        raise ParamsError("replay.warmup_batches", "must be >= 2 (training batches + holdout)")
     if sorted(p.contract.classes) != [0, 1]:
         raise ParamsError("contract.classes", "binary classification needs classes [0, 1]")
     c = p.contract
@@ -274,10 +295,6 @@ def _check_combinations(p: Params) -> None:
             raise ParamsError(key, f"unknown metric {metric!r}; one of {', '.join(METRICS)}")
     if not p.gate.rules:
         raise ParamsError("gate.rules", "needs at least one rule, e.g. roc_auc: {margin: 0.01}")
-    if p.contract.min_rows < 1:
-        raise ParamsError("contract.min_rows", "must be >= 1")
-    if p.evaluate.resamples < 100:
-        raise ParamsError("evaluate.resamples", "must be >= 100 for a stable interval")
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")
@@ -294,11 +311,6 @@ def _check_backtest(bt: Backtest) -> None:
                           f"with partial_fit; {bt.model} cannot. Use sgd_logistic (every policy "
                           "then uses it: a fair comparison) or drop incremental from "
                           "backtest.policies")
-    for key, value in (("warmup", bt.warmup), ("every", bt.every)):
-        if value < 1:
-            raise ParamsError(f"backtest.{key}", f"must be >= 1, got {value}")
-    if bt.jobs < 0:
-        raise ParamsError("backtest.jobs", f"must be >= 0, got {bt.jobs}")
     if isinstance(bt.window, int) and bt.window < 1:
         raise ParamsError("backtest.window", f"must be >= 1, 'all' or null, got {bt.window}")
 
@@ -320,6 +332,8 @@ def _build(tp: Any, raw: Any, key: str) -> Any:
         for name, f in fields.items():
             if name in raw:
                 values[name] = _build(hints[name], raw[name], _join(key, name))
+                if "within" in f.metadata:
+                    _check_within(values[name], f.metadata["within"], _join(key, name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ParamsError(_join(key, name), "required key is missing")
         return tp(**values)
@@ -354,12 +368,16 @@ def _build(tp: Any, raw: Any, key: str) -> Any:
             raise ParamsError(where, f"expected true or false, got {_show(raw)}")
         return raw
     if tp is int:
+        if isinstance(raw, float) and math.isfinite(raw) and raw.is_integer():
+            return int(raw)  # 1e3 or 1000.0 (`dvc exp run -S` may write either): exact
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ParamsError(where, f"expected an integer, got {_show(raw)}")
         return raw
     if tp is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ParamsError(where, f"expected a number, got {_show(raw)}")
+        if not math.isfinite(raw):
+            raise ParamsError(where, f"expected a finite number, got {_show(raw)}")
         return float(raw)
     if tp is str:
         if not isinstance(raw, str):

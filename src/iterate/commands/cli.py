@@ -7,6 +7,7 @@
     iterate promote                 make the candidate the production model
     iterate rollback VERSION        bring an earlier version back into production
     iterate history [--json]        every version promoted or rolled back to
+    iterate recover [--abandon]     finish (or drop) an interrupted promote or rollback
     iterate predict IN -o OUT       score a file with the production model
     iterate monitor                 drift of the prediction log against the training reference
     iterate report [--base REV]     markdown for a pull request: verdict, metrics, diffs, plots

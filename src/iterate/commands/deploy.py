@@ -36,12 +36,20 @@ def add_parsers(sub) -> None:
                           help="commit the rollback and create a GTO tag (or registry.tag: true)")
     rollback.set_defaults(func=cmd_rollback)
 
+    recover_cmd = sub.add_parser("recover", help="finish an interrupted promote or rollback "
+                                 "(every command does this first), or --abandon it")
+    recover_cmd.add_argument("--abandon", action="store_true",
+                             help="drop a change that cannot be finished and put back the "
+                                  "version models/registry.yaml names")
+    recover_cmd.set_defaults(func=cmd_recover)
+
     history = sub.add_parser("history", help="the versions in models/registry.yaml")
     history.add_argument("--json", action="store_true", help="print the entries as JSON")
     history.set_defaults(func=cmd_history)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    warn_if_pending()
     verdict = read_json(GATE, "run `dvc repro` first")
     print(f"gate: {verdict['verdict']}")
     for reason in verdict["reasons"]:
@@ -91,6 +99,29 @@ def recover(p) -> None:
         print(f"recovered: {done}", file=sys.stderr)
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    from iterate.repo import atomic, deploy, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="recover"):
+        if args.abandon:
+            print(f"recover: {deploy.abandon(p)}")
+            return 0
+        done = deploy.recover(p)
+    print(f"recover: {done or 'nothing was interrupted'}")
+    return 0
+
+
+def warn_if_pending() -> None:
+    """Read-only commands go on while a journal waits; they say so."""
+    from iterate.repo import deploy
+
+    warning = deploy.pending_journal()
+    if warning:
+        print(warning, file=sys.stderr)
+
+
 def _raw_untracked() -> bool:
     """A landing killed after writing its batch but before `dvc add`: data/raw holds more
     batches than data/raw.dvc records (landing only ever adds files)."""
@@ -119,8 +150,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     from iterate.core import changelog
     from iterate.repo import atomic, deploy
 
-    with atomic.repo_lock(what="history"):
-        recover(params_module.load(args.params))
+    with atomic.repo_lock(what="history", swaps=False):
+        try:
+            recover(params_module.load(args.params))
+        except deploy.JournalError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
     entries = deploy.read_registry()
     if args.json:
         print(json.dumps(entries, indent=2))

@@ -58,8 +58,11 @@ def check_input_path(path: Path) -> None:
 
 
 def _say_landed(info) -> None:
+    from iterate.repo.landing import kept_note
+
+    note = kept_note(info.quarantined)
     quarantined = (f", {info.quarantined} bad rows -> {QUARANTINE / (info.id + '.csv')}"
-                   if info.quarantined else "")
+                   + (f" ({note})" if note else "") if info.quarantined else "")
     print(f"landed {info.id}: {info.rows} rows ({info.start} .. {info.end}) -> "
           f"{RAW / (info.id + '.parquet')}{quarantined}")
 

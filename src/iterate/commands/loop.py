@@ -35,8 +35,9 @@ def cmd_loop(args: argparse.Namespace) -> int:
     if iterations < 1:
         raise IterateError("--iterations must be >= 1")
     commit = p.replay.commit and vcs.in_git_repo()
-    rows = []
-    for _ in range(iterations):
+    resumed = _resume(p, commit)
+    rows = [resumed] if resumed else []
+    for _ in range(iterations - len(rows)):
         row = _iteration(p, commit)
         if row is None:
             break
@@ -54,8 +55,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
 def _iteration(p: params_module.Params, commit: bool) -> dict | None:
     """One loop iteration: land the next batch, reproduce, promote if the gate allows, commit.
     Returns its summary row, or None when every source batch has landed."""
-    from iterate.core import summary
-    from iterate.repo import atomic, deploy, store, vcs
+    from iterate.repo import atomic, store, vcs
 
     with atomic.repo_lock(what="loop"):
         recover(p)
@@ -65,18 +65,78 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
             print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
             return None
         vcs.dvc("add", "--quiet", str(RAW))
-    vcs.dvc("repro")
+    return _judge(p, commit, landed[-1])
+
+
+def _judge(p: params_module.Params, commit: bool, batch, reproduce: bool = True) -> dict:
+    """The rest of an iteration once ``batch`` has landed: reproduce (unless it was judged
+    already), promote if the gate allows (unless that candidate is production already),
+    commit. Returns its summary row."""
+    from iterate.core import summary
+    from iterate.repo import atomic, deploy, registry, store, vcs
+
+    if reproduce:
+        vcs.dvc("repro")
     verdict = read_json(GATE, "the gate stage did not write it")
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
     version = None
     if verdict["promotable"]:
         with atomic.repo_lock(what="promote"):
             recover(p)
-            version = deploy.promote(p, force=False, reason=None)["version"]
+            if _promotion_due():
+                version = deploy.promote(p, force=False, reason=None)["version"]
+            else:  # promoted by a run killed before its commit
+                version = registry.current(deploy.read_registry())["version"]
     number = len(store.list_batches(RAW))
-    row = summary.iteration_row(landed[-1], number, evaluation, verdict, version)
+    row = summary.iteration_row(batch, number, evaluation, verdict, version)
     if commit:
         vcs.git_commit(summary.commit_message(row), COMMITTED)
         if version and p.registry.tag:
             deploy.tag(p, deploy.read_registry()[-1])
     return row
+
+
+def _resume(p: params_module.Params, commit: bool) -> dict | None:
+    """Finish the iteration a killed loop left, before anything new lands: its batch landed
+    but was not judged, promoted as the gate allowed, or committed. Returns that iteration's
+    summary row, or None when the last iteration finished."""
+    from iterate.core.batches import in_order
+    from iterate.repo import atomic, store, vcs
+
+    with atomic.repo_lock(what="loop"):
+        recover(p)  # also records a batch whose landing was killed before `dvc add`
+        landed = in_order(store.list_batches(RAW))
+    if len(landed) < p.replay.warmup_batches:
+        return None  # a first iteration killed while landing: the next one lands more
+    judged = _judged(landed[-1])
+    if commit:
+        finished = not vcs.git_changed(RAW.with_suffix(".dvc"))  # every landed batch committed
+    else:
+        finished = judged and not _promotion_due()
+    if finished:
+        return None
+    print(f"loop: batch {landed[-1].id} landed but its iteration did not finish; finishing it "
+          "first")
+    return _judge(p, commit, landed[-1], reproduce=not judged)
+
+
+def _judged(batch) -> bool:
+    """Whether the gate's verdict is about the evaluation of ``batch`` (a promotion after it
+    changes models/production, so `dvc repro` would judge again, against the new one)."""
+    if not (GATE.is_file() and EVALUATION.is_file()):
+        return False
+    evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
+    verdict = read_json(GATE, "the gate stage did not write it")
+    return (evaluation.get("holdout") or {}).get("batch") == batch.id and \
+        verdict.get("models") == evaluation.get("models")
+
+
+def _promotion_due() -> bool:
+    """Whether the gate allows a promotion that has not been made."""
+    from iterate.repo import deploy, registry
+
+    if not read_json(GATE, "the gate stage did not write it").get("promotable"):
+        return False
+    current = registry.current(deploy.read_registry())
+    candidate = read_json(EVALUATION, "the evaluate stage did not write it")["models"]
+    return not current or current["model_sha256"] != candidate["candidate"]

@@ -28,9 +28,10 @@ def add_parsers(sub) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from iterate.repo import scoring
+    from iterate.repo import atomic, scoring
     from iterate.repo.jsonfile import write_json
 
+    atomic.user_output(args.output, "monitor")
     p = params_module.load(args.params)
     result = scoring.prediction_drift(p)
     write_json(args.output, result)
@@ -46,8 +47,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from iterate.repo import atomic, scoring
 
     check_input_path(args.input)
+    atomic.user_output(args.output, "predict")
     p = params_module.load(args.params)
-    with atomic.repo_lock(what="predict"):
+    with atomic.repo_lock(what="predict", swaps=False):
         recover(p)
         version, rows = scoring.predict(args.input, args.output)
     print(f"scored {rows} rows with v{version} -> {args.output}")

@@ -23,6 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from iterate.commands.deploy import warn_if_pending
 from iterate.errors import IterateError, reported
 from iterate.repo.layout import DRIFT, EVALUATION, GATE, MONITOR, QUARANTINE, RAW, SLICES
 
@@ -82,12 +83,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from iterate.repo.jsonfile import read_json
 
     vcs.require_dvc_repo()
+    warn_if_pending()
     gate = read_json(GATE, "run `dvc repro` first (the gate stage writes it)")
     if not isinstance(gate, dict) or "verdict" not in gate:
         raise IterateError(f"{GATE}: no verdict in it; run `dvc repro` again")
     output: Path = args.output
     if output.exists() and output.is_dir():
         raise IterateError(f"{output}: is a folder; give the path of the markdown file to write")
+    atomic.user_output(output, "report")
 
     context, base = resolve_base(args.base)
     committed = committed_verdict(context.get("head"))

@@ -38,7 +38,7 @@ CARD = "CARD.md"
 
 
 def read_registry() -> list[dict[str, Any]]:
-    return registry.parse(REGISTRY.read_text(encoding="utf-8") if REGISTRY.is_file() else None)
+    return registry.parse(REGISTRY.read_bytes() if REGISTRY.is_file() else None, str(REGISTRY))
 
 
 def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
@@ -110,17 +110,23 @@ def rollback(p: Params, version: str, *, reason: str | None) -> dict[str, Any]:
     entry = registry.rollback(target, current["version"] if current else None,
                               reason=one_line(reason), commit=vcs.git_head(),
                               time=batches.iso(datetime.now(UTC)))
+    stage_version(target, "rollback")
+    commit(p, {"action": registry.ROLLBACK, "entries": [*entries, entry]})
+    return entry
+
+
+def stage_version(target: dict[str, Any], what: str) -> None:
+    """Build the exact bytes of registry entry ``target`` beside production (from the DVC
+    cache or remote), checked against its SHA-256; production is not touched."""
     try:
         atomic.build_dir(PRODUCTION, lambda staging: dvc_cache.restore(target, staging))
         staged = atomic.staging_dir(PRODUCTION) / bundles.MODEL_FILE
-        if bundles.file_sha256(staged) != target["model_sha256"]:
-            raise IterateError(f"rollback: the stored bytes of v{target['version']} do not "
+        if not staged.is_file() or bundles.file_sha256(staged) != target["model_sha256"]:
+            raise IterateError(f"{what}: the stored bytes of v{target['version']} do not "
                                "match the registry's SHA-256; the cache or remote is corrupt")
     except IterateError:
         atomic.discard_staging(PRODUCTION)
         raise
-    commit(p, {"action": registry.ROLLBACK, "entries": [*entries, entry]})
-    return entry
 
 
 def commit(p: Params, journal: dict[str, Any]) -> None:
@@ -129,18 +135,53 @@ def commit(p: Params, journal: dict[str, Any]) -> None:
     finish(p)
 
 
+class JournalError(IterateError):
+    """A deploy journal that cannot be finished: told in one line with the way out."""
+
+
+WAY_OUT = ("run `iterate recover --abandon` to drop it and put back the version "
+           f"{REGISTRY} names, or fix the cause and run `iterate recover`")
+
+
+def read_journal() -> dict[str, Any]:
+    """The journal, checked before anything acts on it: a known action and whole entries."""
+    try:
+        journal = json.loads(JOURNAL.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JournalError(f"{JOURNAL}: not valid JSON ({exc}); {WAY_OUT}") from None
+    action = journal.get("action") if isinstance(journal, dict) else None
+    if action not in (registry.PROMOTE, registry.ROLLBACK):
+        raise JournalError(f"{JOURNAL}: names no promote or rollback; {WAY_OUT}")
+    try:
+        registry.check_entries(journal.get("entries"), str(JOURNAL), fix=WAY_OUT,
+                               pending=action == registry.PROMOTE)
+    except registry.RegistryError as exc:
+        raise JournalError(str(exc)) from None
+    if not journal["entries"]:
+        raise JournalError(f"{JOURNAL}: holds no entries; {WAY_OUT}")
+    return journal
+
+
 def finish(p: Params) -> None:
-    """Carry out the journal's change; safe to repeat after a crash at any point."""
-    journal = json.loads(JOURNAL.read_text(encoding="utf-8"))
-    entries = journal["entries"]
-    atomic.swap_in(PRODUCTION)
-    if journal["action"] == registry.PROMOTE:
-        vcs.dvc("add", "--quiet", str(PRODUCTION))
-        entries[-1]["dvc"] = read_dvc_out()
-    else:
-        atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [entries[-1]["dvc"]]},
-                                                         sort_keys=False))
-    history = changelog.changelog(p.registry.name, entries)
+    """Carry out the journal's change; safe to repeat after a crash at any point. What cannot
+    be finished raises :class:`JournalError` (one line, with the way out)."""
+    journal = read_journal()
+    action, entries = journal["action"], journal["entries"]
+    try:
+        atomic.swap_in(PRODUCTION)
+        model = PRODUCTION / bundles.MODEL_FILE
+        if not model.is_file() or bundles.file_sha256(model) != entries[-1]["model_sha256"]:
+            raise IterateError(f"{PRODUCTION} does not hold the model the journal records")
+        if action == registry.PROMOTE:
+            vcs.dvc("add", "--quiet", str(PRODUCTION), capture=True)
+            entries[-1]["dvc"] = read_dvc_out()
+        else:
+            atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [entries[-1]["dvc"]]},
+                                                             sort_keys=False))
+        history = changelog.changelog(p.registry.name, entries)
+    except IterateError as exc:
+        raise JournalError(f"{JOURNAL}: the interrupted {action} cannot be finished "
+                           f"({str(exc).rstrip('.')}); {WAY_OUT}") from None
     atomic.write_text(REGISTRY, registry.dump(entries, p.registry.name))
     atomic.write_text(CHANGELOG, history)
     JOURNAL.unlink()
@@ -152,13 +193,51 @@ def recover(p: Params) -> str | None:
     atomic.remove_stale_temporaries(PRODUCTION.parent)
     dvc_cache.PROBE.unlink(missing_ok=True)  # a killed rollback's fetch probe
     if JOURNAL.is_file():
-        action = json.loads(JOURNAL.read_text(encoding="utf-8"))["action"]
+        action = read_journal()["action"]
         finish(p)
         return f"finished an interrupted {action}"
     if atomic.staging_dir(PRODUCTION).exists() or atomic.old_dir(PRODUCTION).exists():
         atomic.discard_staging(PRODUCTION)
         return "dropped an unfinished promotion or rollback that had changed nothing yet"
     return None
+
+
+def abandon(p: Params) -> str:
+    """Drop the journal of a change that cannot be finished, and bring production back to the
+    version the registry names (its bytes from the DVC cache or remote). The registry must be
+    readable: fix it first when it is not."""
+    entries = read_registry()
+    atomic.remove_stale_temporaries(PRODUCTION.parent)
+    atomic.discard_staging(PRODUCTION)
+    current = registry.current(entries)
+    model = PRODUCTION / bundles.MODEL_FILE
+    have = bundles.file_sha256(model) if model.is_file() else None
+    if current is None:
+        if have is not None:
+            atomic.build_dir(PRODUCTION, lambda staging: None)
+            atomic.swap_in(PRODUCTION)
+        PRODUCTION_DVC.unlink(missing_ok=True)
+    else:
+        if have != current["model_sha256"]:
+            stage_version(current, "recover --abandon")
+            atomic.swap_in(PRODUCTION)
+        atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [current["dvc"]]},
+                                                         sort_keys=False))
+        atomic.write_text(CHANGELOG, changelog.changelog(p.registry.name, entries))
+    dropped = JOURNAL.is_file()
+    JOURNAL.unlink(missing_ok=True)
+    state = f"v{current['version']}" if current else "no model (the registry is empty)"
+    return (f"{'dropped the journal; ' if dropped else ''}production is {state}, as "
+            f"{REGISTRY} says")
+
+
+def pending_journal() -> str | None:
+    """A warning line when a promote or rollback waits to be finished (for read-only
+    commands, which go on)."""
+    if not JOURNAL.is_file():
+        return None
+    return (f"warning: {JOURNAL}: an interrupted promote or rollback waits; `iterate recover` "
+            "finishes it (or `iterate recover --abandon` drops it)")
 
 
 def one_line(text: str) -> str:

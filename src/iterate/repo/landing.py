@@ -26,6 +26,10 @@ from iterate.repo.store import META_KEY, batch_path, list_batches
 
 READABLE = (".csv", ".csv.gz", ".parquet", ".pq")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The quarantine is for people to read (and git keeps it): at most this many bad rows, each
+# cell (the reason too, which quotes the bad value) cut to this many characters.
+QUARANTINE_ROWS = 1000
+CELL_CHARS = 1000
 
 
 def file_sha256(path: Path) -> str:
@@ -124,7 +128,7 @@ def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> Ba
     """Write the quarantined rows, then the good rows (the batch counts as landed once its
     Parquet file is in place)."""
     if len(batch.bad):
-        quarantine = batch.bad.map(_defuse_formula)
+        quarantine = bounded_quarantine(batch.bad)
         atomic.write_with(Path(quarantine_dir) / f"{batch.info.id}.csv",
                           lambda tmp: quarantine.to_csv(tmp, index=False))
     table = pa.Table.from_pandas(batch.good, preserve_index=False)
@@ -143,6 +147,34 @@ def land(frame: pd.DataFrame, contract: Contract, raw_dir: str | Path,
     checked = check(frame, contract, list_batches(raw_dir), sha256=sha256, source=source,
                     raw_dir=raw_dir)
     return write(checked, raw_dir, quarantine_dir)
+
+
+def bounded_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
+    """The quarantine file's rows: the first :data:`QUARANTINE_ROWS` bad rows, every cell
+    defused and cut to :data:`CELL_CHARS` characters with a marker saying how long it was, and
+    a last row whose reason counts the rows not kept."""
+    kept = bad.head(QUARANTINE_ROWS).map(lambda v: cut_cell(_defuse_formula(v)))
+    rest = len(bad) - len(kept)
+    if rest:
+        note = dict.fromkeys(kept.columns, "")
+        note["reason"] = kept_note(len(bad))
+        kept = pd.concat([kept, pd.DataFrame([note])], ignore_index=True)
+    return kept
+
+
+def kept_note(quarantined: int) -> str:
+    """What a landing of ``quarantined`` bad rows says of the ones it did not keep ("" if
+    every one was kept)."""
+    rest = quarantined - QUARANTINE_ROWS
+    return (f"{rest} more bad rows not kept (the quarantine keeps the first {QUARANTINE_ROWS})"
+            if rest > 0 else "")
+
+
+def cut_cell(value):
+    """A text cell over :data:`CELL_CHARS` characters, cut, with a marker of its length."""
+    if isinstance(value, str) and len(value) > CELL_CHARS:
+        return f"{value[:CELL_CHARS]}...[cut: {len(value)} characters]"
+    return value
 
 
 def _defuse_formula(value):

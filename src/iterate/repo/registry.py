@@ -7,18 +7,88 @@ write the file, and :mod:`iterate.core.changelog` renders it for people.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 
+from iterate import yamlfile
 from iterate.errors import IterateError
 
 PROMOTE, ROLLBACK = "promote", "rollback"
+FIX = "fix it, or restore it with `git checkout -- models/registry.yaml`"
+# What every entry holds, and the type each must have (the changelog, rollback and the version
+# numbers read them); a promotion's metrics, holdout and slices are optional.
+ENTRY_KEYS: dict[str, type | tuple[type, ...]] = {
+    "version": str, "action": str, "time": str, "reason": str, "forced": bool,
+    "model_sha256": str, "dvc": dict, "kind": str, "train_mode": str, "model_params": dict,
+    "training_data": dict,
+}
+VERSION = re.compile(r"\d+\.\d+\.\d+")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def parse(text: str | None) -> list[dict[str, Any]]:
-    data = yaml.safe_load(text) if text else None
-    return list((data or {}).get("versions", []))
+class RegistryError(IterateError):
+    """The registry (or a journal's copy of its entries) is not what promote and rollback
+    write: one line naming the file, the entry and its line."""
+
+
+def parse(data: bytes | str | None, source: str = "models/registry.yaml") -> list[dict[str, Any]]:
+    """The entries of registry file ``source`` (its bytes or text), each checked."""
+    doc = yamlfile.parse(data, source) if data else None
+    if doc is None:
+        return []
+    versions = doc.get("versions") if isinstance(doc, dict) else None
+    if not isinstance(versions, list):
+        raise RegistryError(f"{source}: expected a mapping with a `versions:` list of entries, "
+                            f"got {type(doc).__name__}; {FIX}")
+    check_entries(versions, source, lines=lambda: _entry_lines(data))
+    return versions
+
+
+def check_entries(entries: Any, source: str, *, lines: Callable[[], list[int]] | None = None,
+                  pending: bool = False, fix: str = FIX) -> None:
+    """Refuse, in one line, entries that are not what promote and rollback write. ``lines``
+    gives each entry's line in ``source``; ``pending``: the last one is a promotion whose DVC
+    record is written later (a deploy journal's)."""
+    if not isinstance(entries, list):
+        raise RegistryError(f"{source}: expected a list of entries, got "
+                            f"{type(entries).__name__}; {fix}")
+    for i, entry in enumerate(entries):
+        problem = _entry_problem(entry, pending=pending and i == len(entries) - 1)
+        if problem:
+            known = lines() if lines else []
+            where = f"{source}:{known[i]}" if i < len(known) else source
+            raise RegistryError(f"{where}: versions[{i}]: {problem}; {fix}")
+
+
+def _entry_problem(entry: Any, *, pending: bool) -> str | None:
+    if not isinstance(entry, dict):
+        return f"expected a mapping, got {type(entry).__name__}"
+    for key, kind in ENTRY_KEYS.items():
+        if key not in entry:
+            return f"key {key!r} is missing"
+        if not isinstance(entry[key], kind) or (kind is str and not entry[key]):
+            return f"{key} should be a {getattr(kind, '__name__', kind)}, got {entry[key]!r}"
+    if entry["action"] not in (PROMOTE, ROLLBACK):
+        return f"action should be {PROMOTE} or {ROLLBACK}, got {entry['action']!r}"
+    if not VERSION.fullmatch(entry["version"]):
+        return f"version should be like 1.2.3, got {entry['version']!r}"
+    if not SHA256.fullmatch(entry["model_sha256"]):
+        return "model_sha256 should be 64 hexadecimal digits"
+    if not pending and not isinstance(entry["dvc"].get("md5"), str):
+        return "dvc should hold the model folder's DVC record (md5, size, nfiles, path)"
+    return None
+
+
+def _entry_lines(data: bytes | str) -> list[int]:
+    """The line of each entry (error messages only; the text parsed already)."""
+    node = yaml.compose(data, Loader=yaml.SafeLoader)
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else []:
+        if key.value == "versions" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
 
 
 def dump(entries: list[dict[str, Any]], name: str) -> str:

@@ -21,12 +21,18 @@ def tool_env() -> dict[str, str]:
 
 
 def dvc(*args: str, capture: bool = False) -> str:
-    """Run ``dvc ARGS`` and return its output (when captured); raise on failure."""
+    """Run ``dvc ARGS`` and return its output (when captured); raise on failure.
+
+    ``--quiet`` is not passed on (DVC would keep its error to itself too): the output is
+    captured instead, so that a failure still says why."""
+    quiet = "--quiet" in args
+    args = tuple(a for a in args if a != "--quiet")
     command = [sys.executable, "-m", "dvc", *args]
     result = subprocess.run(command, env=tool_env(), text=True,
-                            capture_output=capture, check=False)
+                            capture_output=capture or quiet, check=False)
     if result.returncode != 0:
-        detail = (result.stderr or "").strip().splitlines()[-1:] if capture else []
+        said = f"{result.stderr or ''}\n{result.stdout or ''}".strip().splitlines()
+        detail = [line for line in said if line.startswith("ERROR")][-1:] or said[-1:]
         raise IterateError(f"`dvc {' '.join(args)}` failed (exit {result.returncode})"
                            + (f": {detail[0]}" if detail else "; see its output above"))
     return result.stdout or ""
@@ -48,6 +54,13 @@ def git_head() -> str | None:
     result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=False)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def git_changed(path: Path) -> bool:
+    """Whether ``path`` differs from the last commit (changed, new, or deleted)."""
+    result = subprocess.run(["git", "status", "--porcelain", "--", str(path)],
+                            capture_output=True, text=True, check=True)
+    return bool(result.stdout.strip())
 
 
 def git_commit(message: str, paths: list[str]) -> bool:
