@@ -1,5 +1,5 @@
-"""``iterate loop``: the main job. Land the next batch, ``dvc repro``, promote if the gate
-allows, commit; N times."""
+"""``iterate loop``: the main job. Land the next batch (pinning the baseline), ``dvc repro``,
+promote if the gate allows, commit the files it wrote and nothing else; N times."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 from iterate import params as params_module
 from iterate.commands.deploy import recover
-from iterate.commands.land import replay_batches
+from iterate.commands.land import replay_batches, say_pinned
 from iterate.errors import IterateError
 from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
@@ -35,6 +35,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
     if iterations < 1:
         raise IterateError("--iterations must be >= 1")
     commit = p.replay.commit and vcs.in_git_repo()
+    if commit:
+        require_only_own_changes()
     rows = []
     for _ in range(iterations):
         row = _iteration(p, commit)
@@ -64,7 +66,7 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
         if not landed:
             print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
             return None
-        vcs.dvc("add", "--quiet", str(RAW))
+        say_pinned(deploy.record_landing())
     vcs.dvc("repro")
     verdict = read_json(GATE, "the gate stage did not write it")
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
@@ -80,3 +82,16 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
         if version and p.registry.tag:
             deploy.tag(p, deploy.read_registry()[-1])
     return row
+
+
+def require_only_own_changes() -> None:
+    """Refuse to start while git sees changes the loop does not own (an edited params.yaml, a
+    new file): its commits would sweep them in, or leave them out of what was reproduced."""
+    from iterate.repo import vcs
+
+    foreign = vcs.git_foreign_changes(COMMITTED)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise IterateError(f"loop: changes that are not the loop's: {shown}; commit them, or "
+                           "set them aside with `git stash -u`, then run the loop again")

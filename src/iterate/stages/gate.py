@@ -1,4 +1,6 @@
-"""gate: judge the evaluation by the rules in params and write the verdict with its reasons."""
+"""gate: judge the evaluation by the rules in params and write the verdict with its reasons and
+the baseline it was judged against (the production model as the iteration began: the only one
+`iterate promote` then replaces)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("evaluation", type=Path, help="evaluate's overall metrics JSON")
     parser.add_argument("slices", type=Path, help="evaluate's per-slice metrics JSON")
     parser.add_argument("candidate", type=Path, help="the candidate's model.json")
-    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
+    parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
@@ -26,14 +28,19 @@ def main(argv: list[str]) -> None:
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))
-    production = args.production / "model.json"
+    baseline = args.baseline / "model.json"
+    release = args.baseline / "release.json"  # written at promotion: the version's number
     changes = []
-    if production.is_file():
-        changes = compat.compare(json.loads(production.read_text(encoding="utf-8")),
+    if baseline.is_file():
+        changes = compat.compare(json.loads(baseline.read_text(encoding="utf-8")),
                                  json.loads(args.candidate.read_text(encoding="utf-8")))
     verdict = gate.decide(evaluation, slices, p.gate, changes)
+    judged_against = {
+        "version": json.loads(release.read_text(encoding="utf-8"))["version"]
+        if release.is_file() else None,
+        "sha256": evaluation["models"]["production"]}
     write_json(args.out, {**verdict.to_dict(), "models": evaluation["models"],
-                          "holdout": evaluation["holdout"],
+                          "baseline": judged_against, "holdout": evaluation["holdout"],
                           "compatibility": [c.to_dict() for c in changes]})
     print(f"gate: {verdict.verdict}: {'; '.join(verdict.reasons)}")
 
