@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import GIT_IDENTITY
 from helpers import shipped_params, tree_digest
 

@@ -28,8 +28,9 @@ MONITOR = Path("metrics/monitor.json")
 PREDICTION_DRIFT = Path("metrics/predictions_drift.json")  # git-ignored: `iterate monitor`'s
 # What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
 # .dvc / dvc.lock entry); nothing else of the repository is theirs.
-COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models", str(EVALUATION), str(SLICES),
-             str(GATE), str(DRIFT), str(MONITOR), "plots/evaluation", "plots/monitor"]
+COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models",
+             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR),
+             "plots/evaluation", "plots/monitor"]
 # What dvc.lock records besides: a commit of a promotion made by hand (`promote --tag`) after
 # editing them holds the pipeline the model was built by.
 PIPELINE_INPUTS = ["params.yaml", "dvc.yaml"]
