@@ -36,7 +36,7 @@ def main(argv: list[str]) -> None:
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
-        args.plots.mkdir(parents=True, exist_ok=True)
+        start_history(args.plots)
         print("drift: no production model yet; nothing to compare with")
         return
 
@@ -70,6 +70,19 @@ def main(argv: list[str]) -> None:
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {now.value:.4f}; recommendation: "
           f"{advice['recommendation']}")
+
+
+HISTORY_HEADERS = {  # the columns write_history writes, in its order
+    "performance.csv": "n,batch,start,metric,value,low,high,at_promotion,degraded,version\n",
+    "drift.csv": "batch,start,column,effect,effect_size,status\n"}
+
+
+def start_history(folder: Path) -> None:
+    """Header-only histories until a baseline is there to judge: git keeps no empty folder,
+    and the stage's output must come back with a checkout of its commit."""
+    for name, header in HISTORY_HEADERS.items():
+        if not (folder / name).is_file():
+            atomic.write_text(folder / name, header)
 
 
 def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
