@@ -141,3 +141,14 @@ def test_the_loop_commits_only_its_own_files(template_repo, monkeypatch):
     committed = repo.git("show", "--name-only", "--format=", "HEAD").stdout.split()
     assert committed == ["metrics/evaluation.json"]
     assert repo.git("status", "--porcelain").stdout.strip() == "A  staged.txt"
+
+
+def test_a_fresh_clone_has_models_and_metrics_each_saying_what_appears_there():
+    from conftest import template_files
+
+    files = set(template_files())
+    for folder, names in (("models", ("baseline", "production", "registry.yaml")),
+                          ("metrics", ("evaluation.json", "gate.json", "monitor.json"))):
+        assert f"{folder}/README.md" in files
+        text = (Path(__file__).resolve().parents[1] / folder / "README.md").read_text()
+        assert all(name in text for name in names), folder
