@@ -152,3 +152,27 @@ def test_a_fresh_clone_has_models_and_metrics_each_saying_what_appears_there():
         assert f"{folder}/README.md" in files
         text = (Path(__file__).resolve().parents[1] / folder / "README.md").read_text()
         assert all(name in text for name in names), folder
+
+
+def test_a_landing_refuses_a_production_model_the_registry_does_not_match_before_writing(
+        template_repo, tmp_path):
+    from helpers import week
+
+    from iterate.repo import registry
+
+    repo = template_repo
+    (repo.path / "models/production").mkdir()
+    (repo.path / "models/production/model.skops").write_bytes(b"edited by hand")
+    (repo.path / "models/registry.yaml").write_text(registry.dump(
+        [{"version": "1.0.0", "action": "promote", "model_sha256": "a" * 64}], "flight-delay"))
+    batch = tmp_path / "week1.csv"
+    week(1).to_csv(batch, index=False)
+
+    result = repo.iterate("land", str(batch), check=False)
+
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "does not match the registry's v1.0.0" in result.stderr
+    assert "dvc checkout models/production.dvc" in result.stderr
+    assert not list((repo.path / "data").glob("raw/*.parquet")), "nothing landed"
+    assert not (repo.path / "models/baseline").exists()

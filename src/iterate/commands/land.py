@@ -49,6 +49,7 @@ def cmd_land(args: argparse.Namespace) -> int:
                                   landed + [c.info for c in checked],
                                   sha256=landing.file_sha256(path), source=str(path), raw_dir=RAW)
             checked.append(batch)
+        deploy.verify_production()  # refused before anything is written, not after
         for batch in checked:
             _say_landed(landing.write(batch, RAW, QUARANTINE))
         say_pinned(deploy.record_landing())
@@ -91,8 +92,9 @@ def replay_batches(p, count: int | None = None, through: str | None = None) -> l
     import pandas as pd
 
     from iterate.core import replay
-    from iterate.repo import landing, store
+    from iterate.repo import deploy, landing, store
 
+    deploy.verify_production()  # the baseline is pinned from it: refused before any landing
     source = Path(p.replay.source)
     if not source.is_file():
         raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "

@@ -183,10 +183,9 @@ def recover(p: Params) -> str | None:
     return None
 
 
-def pin_baseline() -> str:
-    """Copy production, as it is now, into ``models/baseline`` (what the stages compare the
-    candidate with), after checking its bytes against the registry; empty while there is no
-    production model. The caller records it with ``dvc add``. Returns what was pinned."""
+def verify_production() -> tuple[list[Path], str]:
+    """Production's files, after checking its model against the registry's SHA-256 (none
+    before the first promotion), and a description of it. Landings call it before writing."""
     current = registry.current(read_registry())
     model = PRODUCTION / bundles.MODEL_FILE
     if current is None:
@@ -194,16 +193,21 @@ def pin_baseline() -> str:
             raise IterateError(f"{model}: a model the registry ({REGISTRY}) does not know; "
                                f"restore the registry (`git checkout -- {REGISTRY}`) or remove "
                                f"{PRODUCTION}")
-        files: list[Path] = []
-        pinned = "no production model yet (an empty baseline)"
-    else:
-        actual = bundles.file_sha256(model) if model.is_file() else "missing"
-        if actual != current["model_sha256"]:
-            raise IterateError(f"{model}: SHA-256 {actual[:12]} does not match the registry's "
-                               f"v{current['version']} ({current['model_sha256'][:12]}); restore "
-                               f"it with `dvc checkout {PRODUCTION_DVC}`")
-        files = sorted(f for f in PRODUCTION.rglob("*") if f.is_file())
-        pinned = f"production v{current['version']} ({current['model_sha256'][:12]})"
+        return [], "no production model yet (an empty baseline)"
+    actual = bundles.file_sha256(model) if model.is_file() else "missing"
+    if actual != current["model_sha256"]:
+        raise IterateError(f"{model}: SHA-256 {actual[:12]} does not match the registry's "
+                           f"v{current['version']} ({current['model_sha256'][:12]}); restore "
+                           f"it with `dvc checkout {PRODUCTION_DVC}`")
+    files = sorted(f for f in PRODUCTION.rglob("*") if f.is_file())
+    return files, f"production v{current['version']} ({current['model_sha256'][:12]})"
+
+
+def pin_baseline() -> str:
+    """Copy production, as it is now, into ``models/baseline`` (what the stages compare the
+    candidate with), after :func:`verify_production`; empty while there is no production
+    model. The caller records it with ``dvc add``. Returns what was pinned."""
+    files, pinned = verify_production()
     if _same_files(PRODUCTION, files, BASELINE):
         return pinned
 
