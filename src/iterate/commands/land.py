@@ -52,7 +52,7 @@ def cmd_land(args: argparse.Namespace) -> int:
         deploy.verify_production()  # refused before anything is written, not after
         for batch in checked:
             _say_landed(landing.write(batch, RAW, QUARANTINE))
-        say_pinned(deploy.record_landing())
+        deploy.record_landing()
     return 0
 
 
@@ -124,5 +124,5 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not infos:
             print(f"replay: every batch of {p.replay.source} has landed already")
             return 0
-        say_pinned(deploy.record_landing())
+        deploy.record_landing()
     return 0

@@ -7,7 +7,7 @@ import argparse
 
 from iterate import params as params_module
 from iterate.commands.deploy import recover
-from iterate.commands.land import replay_batches, say_pinned
+from iterate.commands.land import replay_batches
 from iterate.errors import IterateError
 from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
@@ -66,7 +66,7 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
         if not landed:
             print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
             return None
-        say_pinned(deploy.record_landing())
+        deploy.record_landing()
     vcs.dvc("repro")
     verdict = read_json(GATE, "the gate stage did not write it")
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
