@@ -118,7 +118,7 @@ class Workspace:
         self.raw = root / "data/raw"
         self.quarantine = root / "data/quarantine"
         self.raw.mkdir(parents=True, exist_ok=True)
-        (root / "models/production").mkdir(parents=True, exist_ok=True)
+        (root / "models/baseline").mkdir(parents=True, exist_ok=True)  # the stages read it
         self.landed: list[BatchInfo] = []
         pipeline = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
         self.commands = {name: [sys.executable if word == "python" else word

@@ -117,6 +117,8 @@ def build(work: Path) -> Scenario:
 
     # A change of a model param, and a gate rule no candidate can pass; params.yaml is left
     # for `promote --tag` to commit, as a user who edits, runs `dvc repro` and promotes would.
+    # No new data: the baseline is pinned to v1.0.2 by hand, for the gate to judge against it.
+    s.results["baseline"] = repo.iterate("baseline")
     repo.set_params(**{"model.sgd_logistic.alpha": 0.001,
                        "gate.rules.roc_auc.min_improvement": 0.5})
     repo.dvc("repro")

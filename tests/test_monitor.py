@@ -62,9 +62,12 @@ def test_an_alarm_overrides_the_drift_advice_with_a_full_refit():
     assert advice == {"recommendation": "full", "reasons": ["auc fell", "new labelled data"]}
 
 
-def test_history_keeps_one_row_per_batch_even_when_a_batch_is_recorded_twice():
+def test_history_is_append_only_a_batch_recorded_twice_keeps_its_first_row():
     first = pd.DataFrame([{"batch": "b1", "value": 0.6}, {"batch": "b2", "value": 0.7}])
     again = pd.DataFrame([{"batch": "b2", "value": 0.71}])
-    history = monitor.upsert(monitor.upsert(None, first, ["batch"]), again, ["batch"])
-    assert history.to_dict("records") == [{"batch": "b1", "value": 0.6},
-                                          {"batch": "b2", "value": 0.71}]
+    history = monitor.append_new(None, first, ["batch"])
+    assert monitor.append_new(history, again, ["batch"]) is None, "nothing new: no rewrite"
+    later = pd.DataFrame([{"batch": "b0", "value": 0.5}, {"batch": "b2", "value": 0.72}])
+    assert monitor.append_new(history, later, ["batch"]).to_dict("records") == [
+        {"batch": "b1", "value": 0.6}, {"batch": "b2", "value": 0.7},
+        {"batch": "b0", "value": 0.5}], "new rows go at the end; judged rows stay as they were"

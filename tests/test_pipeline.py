@@ -132,9 +132,16 @@ def test_a_stage_reading_an_undeclared_params_section_fails():
 def test_the_commands_use_the_paths_the_pipeline_declares():
     everything = {p for s in STAGES.values() for kind in ("deps", "outs", "metrics", "plots")
                   for p in declared(s, kind)}
-    for path in (layout.RAW, layout.CANDIDATE, layout.PRODUCTION, layout.EVALUATION,
+    for path in (layout.RAW, layout.CANDIDATE, layout.BASELINE, layout.EVALUATION,
                  layout.SLICES, layout.GATE):
         assert str(path) in everything, f"{path} (iterate's layout) is not in dvc.yaml"
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_no_stage_reads_the_folder_promote_and_rollback_rewrite(name):
+    """Stages read the baseline pinned at landing; a promotion leaves its commit up to date."""
+    paths = declared(STAGES[name], "deps") + cmd_paths(STAGES[name])
+    assert not [p for p in paths if within(p, [str(layout.PRODUCTION), str(layout.REGISTRY)])]
 
 
 def top_level_plot_files() -> list[str]:

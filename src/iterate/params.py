@@ -206,6 +206,7 @@ class Backtest:
 class Registry:
     name: str = "model"
     tag: bool = False
+    branch: str | None = None  # promote/rollback only on this branch's tip; None: see deploy
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     iterate land FILE...            land new batches (checked against the data contract)
     iterate replay --next           land the next batch cut from the embedded source
     iterate replay --through DATE   land every source batch up to DATE
+    iterate baseline                pin models/baseline to production now (landings do it)
     iterate gate --check            print the gate's verdict; exit 1 when it rejects
     iterate promote                 make the candidate the production model
     iterate rollback VERSION        bring an earlier version back into production

@@ -12,6 +12,7 @@ from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
     COMMITTED,
     GATE,
+    PIPELINE_INPUTS,
     QUARANTINE,
     RAW,
 )
@@ -87,16 +88,16 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def recover(p) -> None:
     """Finish (or drop) a promote or rollback that was interrupted, and clear what a killed
     landing left behind, before doing anything."""
-    from iterate.repo import atomic, deploy, vcs
+    from iterate.repo import atomic, deploy
 
     for folder in (RAW, QUARANTINE):
         atomic.remove_stale_temporaries(folder)
-    if _raw_untracked():
-        vcs.dvc("add", "--quiet", str(RAW))
-        print(f"recovered: {RAW}.dvc now records every landed batch", file=sys.stderr)
     done = deploy.recover(p)
     if done:
         print(f"recovered: {done}", file=sys.stderr)
+    if _raw_untracked():  # a killed landing: pin its baseline (production is unchanged since)
+        deploy.record_landing()
+        print(f"recovered: {RAW}.dvc now records every landed batch", file=sys.stderr)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -142,7 +143,7 @@ def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
         return
     if not vcs.in_git_repo():
         raise IterateError("--tag needs a git repository; the change itself is done")
-    vcs.git_commit(message, COMMITTED)
+    vcs.git_commit(message, COMMITTED + PIPELINE_INPUTS)  # what the released model was built by
     print(f"tagged {', '.join(deploy.tag(p, entry))}")
 
 

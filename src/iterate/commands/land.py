@@ -1,4 +1,6 @@
-"""``iterate land`` and ``iterate replay``: new batches, checked against the data contract."""
+"""``iterate land`` and ``iterate replay``: new batches, checked against the data contract; each
+landing pins the baseline (production as it is then) that the next ``dvc repro`` compares with.
+``iterate baseline`` pins it again without new data."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ from iterate import params as params_module
 from iterate.commands.deploy import recover
 from iterate.errors import IterateError
 from iterate.repo.layout import (
+    BASELINE,
     QUARANTINE,
     RAW,
-    ensure_production_folder,
 )
 
 
@@ -26,13 +28,16 @@ def add_parsers(sub) -> None:
     which.add_argument("--through", metavar="YYYY-MM-DD", help="land every batch up to this date")
     replay.set_defaults(func=cmd_replay)
 
+    baseline = sub.add_parser("baseline", help="pin models/baseline to the production model now "
+                              "(every landing does)")
+    baseline.set_defaults(func=cmd_baseline)
+
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, landing, store, vcs
+    from iterate.repo import atomic, deploy, landing, store, vcs
 
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
-    ensure_production_folder()
     with atomic.repo_lock(what="land"):
         recover(p)
         for path in args.files:
@@ -44,10 +49,28 @@ def cmd_land(args: argparse.Namespace) -> int:
                                   landed + [c.info for c in checked],
                                   sha256=landing.file_sha256(path), source=str(path), raw_dir=RAW)
             checked.append(batch)
+        deploy.verify_production()  # refused before anything is written, not after
         for batch in checked:
             _say_landed(landing.write(batch, RAW, QUARANTINE))
-        vcs.dvc("add", "--quiet", str(RAW))
+        deploy.record_landing()
     return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from iterate.repo import atomic, deploy, vcs
+
+    vcs.require_dvc_repo()
+    p = params_module.load(args.params)
+    with atomic.repo_lock(what="baseline"):
+        recover(p)
+        pinned = deploy.pin_baseline()
+        vcs.dvc("add", "--quiet", str(BASELINE))
+    say_pinned(pinned)
+    return 0
+
+
+def say_pinned(pinned: str) -> None:
+    print(f"baseline: {pinned} -> {BASELINE}; `dvc repro` judges the candidate against it")
 
 
 def check_input_path(path: Path) -> None:
@@ -72,9 +95,9 @@ def replay_batches(p, count: int | None = None, through: str | None = None) -> l
     import pandas as pd
 
     from iterate.core import replay
-    from iterate.repo import landing, store
+    from iterate.repo import deploy, landing, store
 
-    ensure_production_folder()
+    deploy.verify_production()  # the baseline is pinned from it: refused before any landing
     source = Path(p.replay.source)
     if not source.is_file():
         raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "
@@ -94,7 +117,7 @@ def replay_batches(p, count: int | None = None, through: str | None = None) -> l
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, vcs
+    from iterate.repo import atomic, deploy, vcs
 
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
@@ -104,5 +127,5 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not infos:
             print(f"replay: every batch of {p.replay.source} has landed already")
             return 0
-        vcs.dvc("add", "--quiet", str(RAW))
+        deploy.record_landing()
     return 0

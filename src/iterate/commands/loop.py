@@ -1,5 +1,5 @@
-"""``iterate loop``: the main job. Land the next batch, ``dvc repro``, promote if the gate
-allows, commit; N times."""
+"""``iterate loop``: the main job. Land the next batch (pinning the baseline), ``dvc repro``,
+promote if the gate allows, commit the files it wrote and nothing else; N times."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ def cmd_loop(args: argparse.Namespace) -> int:
     if iterations < 1:
         raise IterateError("--iterations must be >= 1")
     commit = p.replay.commit and vcs.in_git_repo()
+    if commit:
+        require_only_own_changes()
     resumed = _resume(p, commit)
     rows = [resumed] if resumed else []
     for _ in range(iterations - len(rows)):
@@ -55,7 +57,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
 def _iteration(p: params_module.Params, commit: bool) -> dict | None:
     """One loop iteration: land the next batch, reproduce, promote if the gate allows, commit.
     Returns its summary row, or None when every source batch has landed."""
-    from iterate.repo import atomic, store, vcs
+    from iterate.repo import atomic, deploy, store
 
     with atomic.repo_lock(what="loop"):
         recover(p)
@@ -64,7 +66,7 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
         if not landed:
             print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
             return None
-        vcs.dvc("add", "--quiet", str(RAW))
+        deploy.record_landing()
     return _judge(p, commit, landed[-1])
 
 
@@ -121,8 +123,8 @@ def _resume(p: params_module.Params, commit: bool) -> dict | None:
 
 
 def _judged(batch) -> bool:
-    """Whether the gate's verdict is about the evaluation of ``batch`` (a promotion after it
-    changes models/production, so `dvc repro` would judge again, against the new one)."""
+    """Whether the gate's verdict is about the evaluation of ``batch`` (then `dvc repro` has
+    nothing left to do for it)."""
     if not (GATE.is_file() and EVALUATION.is_file()):
         return False
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
@@ -140,3 +142,16 @@ def _promotion_due() -> bool:
     current = registry.current(deploy.read_registry())
     candidate = read_json(EVALUATION, "the evaluate stage did not write it")["models"]
     return not current or current["model_sha256"] != candidate["candidate"]
+
+
+def require_only_own_changes() -> None:
+    """Refuse to start while git sees changes the loop does not own (an edited params.yaml, a
+    new file): its commits would sweep them in, or leave them out of what was reproduced."""
+    from iterate.repo import vcs
+
+    foreign = vcs.git_foreign_changes(COMMITTED)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise IterateError(f"loop: changes that are not the loop's: {shown}; commit them, or "
+                           "set them aside with `git stash -u`, then run the loop again")

@@ -36,11 +36,16 @@ def recommendation(drift_advice: str, drift_reasons: list[str], alarm: bool,
     return {"recommendation": drift_advice, "reasons": drift_reasons}
 
 
-def upsert(history: pd.DataFrame | None, rows: pd.DataFrame, key: list[str]) -> pd.DataFrame:
-    """``history`` with ``rows`` added, replacing earlier rows of the same ``key`` (so running
-    a stage twice on the same batch records it once), ordered by ``key``."""
+def append_new(history: pd.DataFrame | None, rows: pd.DataFrame,
+               key: list[str]) -> pd.DataFrame | None:
+    """``history`` with those of ``rows`` whose ``key`` it lacks appended at its end, or None
+    when it has them all. Append-only: a batch judged once keeps its first rows, whatever a
+    rerun of the stage on it finds (a re-pinned baseline, a changed param)."""
     if history is None or history.empty:
-        return rows.sort_values(key).reset_index(drop=True)
-    kept = history.merge(rows[key].drop_duplicates(), on=key, how="left", indicator=True)
-    kept = history[(kept["_merge"] == "left_only").to_numpy()]
-    return pd.concat([kept, rows], ignore_index=True).sort_values(key).reset_index(drop=True)
+        return rows.reset_index(drop=True)
+    known = history[key].astype(str).drop_duplicates()
+    seen = rows[key].astype(str).merge(known, on=key, how="left", indicator=True)
+    new = rows[(seen["_merge"] == "left_only").to_numpy()]
+    if new.empty:
+        return None
+    return pd.concat([history, new], ignore_index=True)

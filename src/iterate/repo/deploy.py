@@ -1,14 +1,21 @@
-"""Deploy: promote the candidate, roll back to an earlier version, and record both.
+"""Deploy: promote the candidate, roll back to an earlier version, record both, and pin the
+baseline the stages compare with.
 
 ``models/production`` is only ever replaced whole (built beside it, then renamed in), its
 bytes are tracked by DVC (``models/production.dvc``), and every change is appended to the
-registry, from which the changelog and the model card are rendered.
+registry, from which the changelog and the model card are rendered. No stage reads it: when
+data lands, production as it is then is copied into ``models/baseline`` (DVC-tracked too),
+which the stages read, so a promotion never makes its iteration's commit stale. A verdict
+names the baseline it judged against, and :func:`promote` releases a candidate only while
+production is still that model.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,7 @@ from iterate.params import Params
 from iterate.repo import atomic, bundles, dvc_cache, registry, store, vcs
 from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
+    BASELINE,
     CANDIDATE,
     CHANGELOG,
     EVALUATION,
@@ -33,6 +41,9 @@ from iterate.repo.layout import (
 )
 
 STALE = "run `dvc repro` so the gate judges the current candidate"
+REPIN = ("pin it as the baseline with `iterate baseline`, then `dvc repro` so the gate judges "
+         "the candidate against it")
+SEMVER = re.compile(r"\d+\.\d+\.\d+")
 JOURNAL = PRODUCTION.with_name(".deploy-journal.json")
 CARD = "CARD.md"
 
@@ -45,7 +56,8 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     """Make ``models/candidate`` the production model, if the gate (or ``force``) allows.
 
     Returns the registry entry written. Refuses, changing nothing, when the gate's verdict is
-    stale or rejects (without ``force`` and a ``reason``), or the candidate is production.
+    stale or rejects (without ``force`` and a ``reason``), when it is not bound to what would be
+    released (:func:`check_bound`), or when HEAD is not the deployment branch's tip.
     The new folder is built beside production; the journal then decides the change, and
     :func:`finish` carries it out (again, by :func:`recover`, if the process dies).
     """
@@ -62,15 +74,20 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     if evaluation["models"]["candidate"] != meta["sha256"] or verdict["models"] != evaluation[
             "models"]:
         raise IterateError(f"promote: the gate's verdict is about another candidate; {STALE}")
+    if not isinstance(verdict.get("baseline"), dict):
+        raise IterateError(f"promote: {GATE} does not name the production model it was judged "
+                           f"against; {STALE}")
     if verdict["verdict"] == "is_production":
         raise IterateError("promote: the candidate is the production model already")
+    entries = read_registry()
+    released = check_bound(meta, verdict, entries, p.registry.name)
     if not verdict["promotable"] and not force:
         raise IterateError(f"promote: the gate says {verdict['verdict']} "
                            f"({'; '.join(verdict['reasons'])}); improve the candidate, or "
                            "override with --force --reason TEXT")
-    entries = read_registry()
+    branch = require_deployment_tip(p, entries, "promote")
     breaking = any(c["kind"] == "breaking" for c in verdict.get("compatibility", []))
-    version = registry.next_version(entries, meta, breaking)
+    version = registry.next_version(entries, meta, breaking, used=released.versions)
     seen = set(meta["seen_batches"])
     replaced = registry.current(entries)
     entry = registry.promotion(
@@ -79,6 +96,7 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
         data=batches.summary([b for b in store.list_batches(RAW) if b.id in seen]),
         dvc_out={}, reason=one_line(reason) if force else "; ".join(verdict["reasons"]),
         forced=force, commit=vcs.git_head(), time=batches.iso(datetime.now(UTC)))
+    entry["branch"] = branch
 
     # Render everything first: a failure here changes nothing.
     card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"])
@@ -107,9 +125,11 @@ def rollback(p: Params, version: str, *, reason: str | None) -> dict[str, Any]:
     current = registry.current(entries)
     if current and current["model_sha256"] == target["model_sha256"]:
         raise IterateError(f"rollback: v{target['version']} is in production already")
+    branch = require_deployment_tip(p, entries, "rollback")
     entry = registry.rollback(target, current["version"] if current else None,
                               reason=one_line(reason), commit=vcs.git_head(),
                               time=batches.iso(datetime.now(UTC)))
+    entry["branch"] = branch
     stage_version(target, "rollback")
     commit(p, {"action": registry.ROLLBACK, "entries": [*entries, entry]})
     return entry
@@ -196,6 +216,8 @@ def recover(p: Params) -> str | None:
         action = read_journal()["action"]
         finish(p)
         return f"finished an interrupted {action}"
+    if atomic.staging_dir(BASELINE).exists() or atomic.old_dir(BASELINE).exists():
+        atomic.discard_staging(BASELINE)  # a pin is redone by whoever needs it (a landing)
     if atomic.staging_dir(PRODUCTION).exists() or atomic.old_dir(PRODUCTION).exists():
         atomic.discard_staging(PRODUCTION)
         return "dropped an unfinished promotion or rollback that had changed nothing yet"
@@ -238,6 +260,139 @@ def pending_journal() -> str | None:
         return None
     return (f"warning: {JOURNAL}: an interrupted promote or rollback waits; `iterate recover` "
             "finishes it (or `iterate recover --abandon` drops it)")
+
+
+def verify_production() -> tuple[list[Path], str]:
+    """Production's files, after checking its model against the registry's SHA-256 (none
+    before the first promotion), and a description of it. Landings call it before writing."""
+    current = registry.current(read_registry())
+    model = PRODUCTION / bundles.MODEL_FILE
+    if current is None:
+        if model.is_file():
+            raise IterateError(f"{model}: a model the registry ({REGISTRY}) does not know; "
+                               f"restore the registry (`git checkout -- {REGISTRY}`) or remove "
+                               f"{PRODUCTION}")
+        return [], "no production model yet (an empty baseline)"
+    actual = bundles.file_sha256(model) if model.is_file() else "missing"
+    if actual != current["model_sha256"]:
+        raise IterateError(f"{model}: SHA-256 {actual[:12]} does not match the registry's "
+                           f"v{current['version']} ({current['model_sha256'][:12]}); restore "
+                           f"it with `dvc checkout {PRODUCTION_DVC}`")
+    files = sorted(f for f in PRODUCTION.rglob("*") if f.is_file())
+    return files, f"production v{current['version']} ({current['model_sha256'][:12]})"
+
+
+def pin_baseline() -> str:
+    """Copy production, as it is now, into ``models/baseline`` (what the stages compare the
+    candidate with), after :func:`verify_production`; empty while there is no production
+    model. The caller records it with ``dvc add``. Returns what was pinned."""
+    files, pinned = verify_production()
+    if _same_files(PRODUCTION, files, BASELINE):
+        return pinned
+
+    def fill(staging: Path) -> None:
+        for f in files:
+            target = staging / f.relative_to(PRODUCTION)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, target)
+
+    atomic.build_dir(BASELINE, fill)
+    atomic.swap_in(BASELINE)
+    return pinned
+
+
+def record_landing() -> str:
+    """After batches landed: pin the baseline and record it and ``data/raw`` in DVC (the
+    baseline first, so a kill before ``data/raw.dvc`` is written gets both redone)."""
+    pinned = pin_baseline()
+    vcs.dvc("add", "--quiet", str(BASELINE), str(RAW))
+    return pinned
+
+
+def _same_files(source: Path, files: list[Path], target: Path) -> bool:
+    if not target.is_dir():
+        return False
+    there = sorted(f for f in target.rglob("*") if f.is_file())
+    return [f.relative_to(target) for f in there] == [f.relative_to(source) for f in files] and \
+        all(a.read_bytes() == b.read_bytes() for a, b in zip(files, there, strict=True))
+
+
+def check_bound(meta: dict[str, Any], verdict: dict[str, Any], entries: list[dict[str, Any]],
+                name: str) -> Released:
+    """Refuse a candidate released already (under any number, on any branch), and a verdict
+    judged against another model than the one in production now (after a rollback or another
+    promotion). Returns what was released, for the next version number."""
+    released = Released.everywhere(entries, name)
+    if meta["sha256"] in released.shas:
+        raise IterateError(f"promote: the candidate (SHA-256 {meta['sha256'][:12]}) was "
+                           f"released already as v{released.shas[meta['sha256']]}; a new "
+                           "version needs a new model (land new data or change params, then "
+                           "`dvc repro`)")
+    current, judged = registry.current(entries), verdict["baseline"]
+    if judged["sha256"] != (current["model_sha256"] if current else None):
+        raise IterateError(f"promote: the gate judged the candidate against "
+                           f"{_named(judged.get('version'), judged['sha256'])}, but production is "
+                           f"now {_named_entry(current)}; {REPIN}")
+    return released
+
+
+@dataclass(frozen=True)
+class Released:
+    """Every version number and model SHA-256 released: in this registry, in the registry at
+    the tip of every branch, remote branch and tag, and in the ``NAME@vX.Y.Z`` tags."""
+
+    versions: frozenset[str]
+    shas: dict[str, str]  # model SHA-256 -> the version released with it
+
+    @classmethod
+    def everywhere(cls, entries: list[dict[str, Any]], name: str) -> Released:
+        found = list(entries)
+        for text in vcs.git_file_everywhere(str(REGISTRY)) if vcs.in_git_repo() else []:
+            try:
+                found += [e for e in registry.parse(text) if isinstance(e, dict)]
+            except IterateError:  # registry.parse's one-line errors
+                continue  # a broken registry elsewhere names nothing we can trust
+        promoted = [e for e in found if e.get("action") == registry.PROMOTE]
+        tagged = [t.removeprefix(f"{name}@v") for t in vcs.git_tags(f"{name}@v*")]
+        versions = {v for v in [*(str(e.get("version")) for e in promoted), *tagged]
+                    if SEMVER.fullmatch(v)}
+        return cls(frozenset(versions), {e["model_sha256"]: str(e["version"]) for e in promoted
+                                         if e.get("model_sha256")})
+
+
+def require_deployment_tip(p: Params, entries: list[dict[str, Any]], what: str) -> str | None:
+    """Refuse unless HEAD is the tip of the deployment branch: ``registry.branch``, else the
+    branch the registry's newest entry was made on, else the branch checked out. Returns it
+    (None outside git). So the registry grows on one line of history only."""
+    if not vcs.in_git_repo():
+        return None
+    here = vcs.git_branch()
+    branch = p.registry.branch or (entries[-1].get("branch") if entries else None) or here
+    if branch is None:
+        raise IterateError(f"{what}: HEAD is detached; check out the branch that deploys "
+                           "(or name it in registry.branch in params.yaml)")
+    tip, head = vcs.git_rev(f"refs/heads/{branch}"), vcs.git_head()
+    if tip is None and head is None and here == branch:
+        return branch  # a repository without a commit yet
+    if tip is None:
+        raise IterateError(f"{what}: the deployment branch {branch} does not exist here; "
+                           f"fetch it, or name the branch that deploys in registry.branch")
+    if head != tip:
+        at = f"on {here}" if here else "detached"
+        raise IterateError(f"{what}: this commit ({(head or 'none')[:12]}, {at}) is not the tip "
+                           f"of the deployment branch {branch} ({tip[:12]}); `git checkout "
+                           f"{branch} && dvc checkout` first (or set registry.branch)")
+    return branch
+
+
+def _named(version: str | None, sha256: str | None) -> str:
+    if sha256 is None:
+        return "no production model"
+    return f"v{version} ({sha256[:12]})" if version else f"a model {sha256[:12]}"
+
+
+def _named_entry(entry: dict[str, Any] | None) -> str:
+    return _named(entry["version"], entry["model_sha256"]) if entry else "no production model"
 
 
 def one_line(text: str) -> str:

@@ -8,8 +8,13 @@ from pathlib import Path
 
 SOURCE = Path("data/source")
 RAW = Path("data/raw")
+RAW_DVC = Path("data/raw.dvc")
 QUARANTINE = Path("data/quarantine")
 CANDIDATE = Path("models/candidate")
+# The production model as the iteration began, pinned at each landing: what the stages read.
+BASELINE = Path("models/baseline")
+BASELINE_DVC = Path("models/baseline.dvc")
+# The deployed model: written by promote and rollback only, read by no stage.
 PRODUCTION = Path("models/production")
 PRODUCTION_DVC = Path("models/production.dvc")
 REGISTRY = Path("models/registry.yaml")
@@ -20,12 +25,12 @@ SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
-PREDICTION_DRIFT = Path("metrics/predictions_drift.json")
-# What one iteration changes in git (DVC-tracked data is committed as its .dvc / dvc.lock entry).
-COMMITTED = ["params.yaml", "dvc.yaml", "dvc.lock", "data", "models", "metrics", "plots"]
-
-
-def ensure_production_folder() -> None:
-    """``models/production`` is a dependency of the pipeline: it exists, empty, until the first
-    promotion (git keeps no empty folders, so a fresh clone lacks it)."""
-    PRODUCTION.mkdir(parents=True, exist_ok=True)
+PREDICTION_DRIFT = Path("metrics/predictions_drift.json")  # git-ignored: `iterate monitor`'s
+# What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
+# .dvc / dvc.lock entry); nothing else of the repository is theirs.
+COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models",
+             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR),
+             "plots/evaluation", "plots/monitor"]
+# What dvc.lock records besides: a commit of a promotion made by hand (`promote --tag`) after
+# editing them holds the pipeline the model was built by.
+PIPELINE_INPUTS = ["params.yaml", "dvc.yaml"]

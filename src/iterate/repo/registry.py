@@ -119,22 +119,23 @@ def _key(version: str) -> tuple[int, ...]:
 
 
 def next_version(entries: list[dict[str, Any]], candidate_meta: dict[str, Any],
-                 breaking: bool) -> str:
+                 breaking: bool, used: frozenset[str] = frozenset()) -> str:
     """Semantic version of the candidate.
 
     The first version is 1.0.0. A breaking change of the compatibility contract bumps the
     major; a change of model kind or params (against the version in production) the minor;
     a retrain on new data the patch. Numbers continue from the highest version ever released,
-    so a rollback never leads to a version number being reused.
+    here or in ``used`` (the numbers of every other branch), so a rollback or an older checkout
+    never leads to a version number being reused.
     """
-    released = [e["version"] for e in entries if e["action"] == PROMOTE]
+    released = [e["version"] for e in entries if e["action"] == PROMOTE] + sorted(used)
     if not released:
         return "1.0.0"
     major, minor, patch = max(released, key=_key).split(".")
     production = current(entries)
     if breaking:
         return f"{int(major) + 1}.0.0"
-    if production["model_params"] != candidate_meta["model_params"]:
+    if production is None or production["model_params"] != candidate_meta["model_params"]:
         return f"{major}.{int(minor) + 1}.0"
     return f"{major}.{minor}.{int(patch) + 1}"
 

@@ -64,13 +64,78 @@ def git_changed(path: Path) -> bool:
 
 
 def git_commit(message: str, paths: list[str]) -> bool:
-    """Stage ``paths`` and commit; False when there was nothing to commit."""
+    """Stage ``paths`` and commit them, and only them (whatever else is staged stays staged);
+    False when they hold nothing to commit."""
     existing = [p for p in paths if Path(p).exists()]
-    subprocess.run(["git", "add", "-A", "--", *existing], check=True)
-    if subprocess.run(["git", "diff", "--cached", "--quiet"], check=False).returncode == 0:
+    if not existing:
         return False
-    subprocess.run(["git", *_identity(), "commit", "-q", "-m", message], check=True)
+    subprocess.run(["git", "add", "-A", "--", *existing], check=True)
+    known = _git_lines("ls-files", "--", *existing)  # an empty folder is no pathspec for git
+    tracked = [p for p in existing if any(_within(f, [p]) for f in known)]
+    if not tracked or subprocess.run(["git", "diff", "--cached", "--quiet", "--", *tracked],
+                                     check=False).returncode == 0:
+        return False
+    subprocess.run(["git", *_identity(), "commit", "-q", "-m", message, "--", *tracked],
+                   check=True)
     return True
+
+
+def git_foreign_changes(owned: list[str]) -> list[str]:
+    """Changed tracked files and untracked, non-ignored files outside ``owned`` (paths or
+    folders), as ``git status`` names them."""
+    out = subprocess.run(["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"],
+                         capture_output=True, text=True, check=True).stdout
+    names, records = [], iter(out.split("\0"))
+    for record in records:
+        if not record:
+            continue
+        names.append(record[3:])
+        if record[0] in "RC":  # a rename or copy: its source path follows
+            names.append(next(records, ""))
+    return [n for n in dict.fromkeys(names) if n and not _within(n, owned)]
+
+
+def _within(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _git_lines(*args: str) -> list[str]:
+    result = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    return result.stdout.splitlines() if result.returncode == 0 else []
+
+
+def git_branch() -> str | None:
+    """The branch checked out, or None when HEAD is detached."""
+    lines = _git_lines("symbolic-ref", "--quiet", "--short", "HEAD")
+    return lines[0] if lines else None
+
+
+def git_rev(ref: str) -> str | None:
+    """The commit ``ref`` names, or None when there is none."""
+    lines = _git_lines("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    return lines[0] if lines else None
+
+
+def git_file_everywhere(path: str) -> list[str]:
+    """The distinct contents of ``path`` at the tip of every branch, remote branch and tag."""
+    refs = _git_lines("for-each-ref", "--format=%(objectname)", "refs/heads", "refs/remotes",
+                      "refs/tags")
+    if not refs:
+        return []
+    batch = subprocess.run(["git", "cat-file", "--batch"], capture_output=True, check=False,
+                           input="".join(f"{r}:{path}\n" for r in dict.fromkeys(refs)).encode())
+    contents, data, seen = [], batch.stdout, set()
+    while data:
+        header, _, data = data.partition(b"\n")
+        words = header.split()
+        if len(words) != 3:  # "<name> missing": no such file at that ref
+            continue
+        size = int(words[2])
+        if words[0] not in seen:
+            seen.add(words[0])
+            contents.append(data[:size].decode("utf-8", errors="replace"))
+        data = data[size + 1:]
+    return contents
 
 
 def _identity() -> list[str]:

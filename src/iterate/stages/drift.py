@@ -1,7 +1,8 @@
-"""drift: compare the newest batch with the production model's training reference, column by
-column and for the model's score and the label rate; score production on the batch as it
-arrived; recommend keep, incremental or full; keep both as history across iterations. Their
-numbers (performance, drift share, each column's effect size) go to a file for `dvc metrics`."""
+"""drift: compare the newest batch with the baseline's training reference (the production model
+as the iteration began), column by column and for the model's score and the label rate; score
+the baseline on the batch as it arrived; recommend keep, incremental or full; keep both as
+append-only history across iterations. Their numbers (performance, drift share, each column's
+effect size) go to a file for `dvc metrics`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ PARAMS = ("drift", "monitor")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="drift", description=__doc__)
     parser.add_argument("holdout", type=Path, help="the newest batch (prepare's holdout)")
-    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
+    parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("drift", type=Path, help="output: every column's scores")
     parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
@@ -33,18 +34,18 @@ def main(argv: list[str]) -> None:
 
     batch = pd.read_parquet(args.holdout)
     batch_id = str(batch["batch_id"].iloc[0])
-    if not bundles.exists(args.production):
+    if not bundles.exists(args.baseline):
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
         write_metrics(args.numbers, {})
-        args.plots.mkdir(parents=True, exist_ok=True)
+        start_history(args.plots)
         print("drift: no production model yet; nothing to compare with")
         return
 
-    production = bundles.load(args.production)
+    production = bundles.load(args.baseline)
     meta = production.meta
-    reference = bundles.read_reference(args.production)
+    reference = bundles.read_reference(args.baseline)
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
     kinds = drift.kinds_from_schema(meta["input_schema"])
@@ -56,7 +57,7 @@ def main(argv: list[str]) -> None:
     metric = p.monitor.metric
     now = evaluate.describe(current[label].to_numpy(), current["score"].to_numpy(),
                             meta["threshold"])[metric]
-    release = bundles.read_release(args.production)
+    release = bundles.read_release(args.baseline)
     at_promotion = release["metrics"].get(metric) if release else None
     alarm, alarm_reason = monitor.degradation(metric, now, at_promotion, p.monitor.degradation)
     advice = monitor.recommendation(advice, reasons, alarm, alarm_reason)
@@ -80,9 +81,23 @@ def main(argv: list[str]) -> None:
           f"{advice['recommendation']}")
 
 
+HISTORY_HEADERS = {  # the columns write_history writes, in its order
+    "performance.csv": "n,batch,start,metric,value,low,high,at_promotion,degraded,version\n",
+    "drift.csv": "batch,start,column,effect,effect_size,status\n"}
+
+
+def start_history(folder: Path) -> None:
+    """Header-only histories until a baseline is there to judge: git keeps no empty folder,
+    and the stage's output must come back with a checkout of its commit."""
+    for name, header in HISTORY_HEADERS.items():
+        if not (folder / name).is_file():
+            atomic.write_text(folder / name, header)
+
+
 def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
                   thresholds: dict[str, float]) -> None:
-    """Add this batch to the performance and drift histories, and redraw their PNGs."""
+    """Append this batch to the performance and drift histories and redraw their PNGs; a batch
+    they hold already keeps its first rows (a rerun never rewrites what was judged)."""
     import pandas as pd
 
     from iterate.core import monitor
@@ -96,11 +111,13 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
     for name, rows in (("performance.csv", perf), ("drift.csv", scores)):
         path = folder / name
         history = pd.read_csv(path) if path.is_file() else None
-        merged = monitor.upsert(history, rows, ["batch", "column"] if "column" in rows else
-                                ["batch"])
         if name == "performance.csv":  # a number for the x axis of the DVC plot
-            merged = merged.drop(columns="n", errors="ignore")
-            merged.insert(0, "n", range(1, len(merged) + 1))
+            rows.insert(0, "n", 1 if history is None or history.empty else len(history) + 1)
+        merged = monitor.append_new(history, rows, ["batch", "column"] if "column" in rows else
+                                    ["batch"])
+        if merged is None:
+            print(f"drift: {path} holds batch {batch_id} already; its first rows stay")
+            continue
         atomic.write_with(path, lambda tmp, merged=merged: merged.to_csv(tmp, index=False))
         if name == "performance.csv":
             figure = plots.performance_figure(merged)

@@ -1,6 +1,7 @@
-"""evaluate: score the candidate AND the production model on the same holdout, overall and per
-slice, with the paired CI of each difference; write the full results (with the holdout's batch
-and both models' hashes), their numbers for `dvc metrics`, DVC plot data and a PNG."""
+"""evaluate: score the candidate AND the baseline (the production model as the iteration began)
+on the same holdout, overall and per slice, with the paired CI of each difference; write the
+full results (with the holdout's batch and both models' hashes), their numbers for
+`dvc metrics`, and DVC plot data."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__)
     parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet")
     parser.add_argument("candidate", type=Path, help="the candidate bundle")
-    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
+    parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> None:
 
     holdout = pd.read_parquet(args.holdout)
     candidate = bundles.load(args.candidate)
-    production = bundles.load(args.production) if bundles.exists(args.production) else None
+    production = bundles.load(args.baseline) if bundles.exists(args.baseline) else None
     label = candidate.meta["label"]
     y = holdout[label].to_numpy()
     probas = {"candidate": candidate.predict_proba(holdout)}

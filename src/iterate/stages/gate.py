@@ -1,5 +1,7 @@
-"""gate: judge the evaluation by the rules in params and write the verdict with its reasons, and
-its counts for `dvc metrics` (passed 1/0, rules, failed rules, breaking changes)."""
+"""gate: judge the evaluation by the rules in params and write the verdict with its reasons and
+the baseline it was judged against (the production model as the iteration began: the only one
+`iterate promote` then replaces), and its counts for `dvc metrics` (passed 1/0, rules, failed
+rules, breaking changes)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("evaluation", type=Path, help="evaluate's overall metrics JSON")
     parser.add_argument("slices", type=Path, help="evaluate's per-slice metrics JSON")
     parser.add_argument("candidate", type=Path, help="the candidate's model.json")
-    parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
+    parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     parser.add_argument("numbers", type=Path, help="output: its counts (DVC metrics)")
     args = parser.parse_args(argv)
@@ -28,14 +30,19 @@ def main(argv: list[str]) -> None:
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))
-    production = args.production / "model.json"
+    baseline = args.baseline / "model.json"
+    release = args.baseline / "release.json"  # written at promotion: the version's number
     changes = []
-    if production.is_file():
-        changes = compat.compare(json.loads(production.read_text(encoding="utf-8")),
+    if baseline.is_file():
+        changes = compat.compare(json.loads(baseline.read_text(encoding="utf-8")),
                                  json.loads(args.candidate.read_text(encoding="utf-8")))
     verdict = gate.decide(evaluation, slices, p.gate, changes)
+    judged_against = {
+        "version": json.loads(release.read_text(encoding="utf-8"))["version"]
+        if release.is_file() else None,
+        "sha256": evaluation["models"]["production"]}
     write_json(args.out, {**verdict.to_dict(), "models": evaluation["models"],
-                          "holdout": evaluation["holdout"],
+                          "baseline": judged_against, "holdout": evaluation["holdout"],
                           "compatibility": [c.to_dict() for c in changes]})
     write_metrics(args.numbers, {"passed": int(verdict.promotable), "rules": len(verdict.rules),
                                  "failed": sum(not r.passed for r in verdict.rules),

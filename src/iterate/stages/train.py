@@ -1,5 +1,6 @@
 """train: fit the candidate model, fully on the training window (read in chunks) or
-incrementally from the production model, and save it as a bundle."""
+incrementally from the baseline (the production model as the iteration began), and save it
+as a bundle."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ PARAMS = ("model", "train", "contract")
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="train", description=__doc__)
     parser.add_argument("train", type=Path, help="training rows (prepare's train.parquet)")
-    parser.add_argument("production", type=Path, help="the production model bundle (may be empty)")
+    parser.add_argument("baseline", type=Path, help="the baseline model bundle (may be empty)")
     parser.add_argument("monitor", type=Path, help="the drift stage's recommendation (for auto)")
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     args = parser.parse_args(argv)
@@ -31,8 +32,8 @@ def main(argv: list[str]) -> None:
     advice = json.loads(args.monitor.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
-    if mode != "full" and bundles.exists(args.production):
-        production = bundles.load(args.production)
+    if mode != "full" and bundles.exists(args.baseline):
+        production = bundles.load(args.baseline)
     note = training.full_refit_note(mode, production.meta if production else None,
                                     streaming.count_rows(args.train))
     if note is not None:
