@@ -21,6 +21,9 @@ GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
 PREDICTION_DRIFT = Path("metrics/predictions_drift.json")
+EVALUATION_PLOTS = Path("plots/evaluation")  # plot data for `dvc plots` (the evaluate stage)
+MONITOR_PLOTS = Path("plots/monitor")  # the drift stage's histories
+FIGURES = Path("report/figures")  # the PNGs, drawn by `iterate report` and the loop (git-ignored)
 # What one iteration changes in git (DVC-tracked data is committed as its .dvc / dvc.lock entry).
 COMMITTED = ["params.yaml", "dvc.yaml", "dvc.lock", "data", "models", "metrics", "plots"]
 

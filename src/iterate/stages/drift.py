@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("drift", type=Path, help="output: every column's scores")
     parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
-    parser.add_argument("plots", type=Path, help="output: history CSVs and PNGs (persistent)")
+    parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
@@ -64,20 +64,18 @@ def main(argv: list[str]) -> None:
                    "degraded": alarm,
                    "version": release["version"] if release else None}
     write_json(args.monitor, {"batch": batch_id, "performance": performance, **advice})
-    write_history(args.plots, batch_id, performance, result,
-                  {"psi": p.drift.psi_threshold, "jensen_shannon": p.drift.js_threshold})
+    write_history(args.plots, batch_id, performance, result)
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {now.value:.4f}; recommendation: "
           f"{advice['recommendation']}")
 
 
-def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
-                  thresholds: dict[str, float]) -> None:
-    """Add this batch to the performance and drift histories, and redraw their PNGs."""
+def write_history(folder: Path, batch_id: str, performance: dict, result: dict) -> None:
+    """Add this batch to the performance and drift histories (for ``dvc plots`` and the PNGs
+    that :mod:`iterate.repo.figures` draws from them)."""
     import pandas as pd
 
     from iterate.core import monitor
-    from iterate.repo import plots
 
     start = batch_id.split("_")[0]  # batch ids start with the batch's first day
     perf = pd.DataFrame([{"batch": batch_id, "start": start, **performance}])
@@ -93,13 +91,6 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
             merged = merged.drop(columns="n", errors="ignore")
             merged.insert(0, "n", range(1, len(merged) + 1))
         atomic.write_with(path, lambda tmp, merged=merged: merged.to_csv(tmp, index=False))
-        if name == "performance.csv":
-            figure = plots.performance_figure(merged)
-        else:
-            figure = plots.drift_figure(merged, thresholds)
-        png = folder / name.replace(".csv", ".png")
-        atomic.write_with(png, lambda tmp, figure=figure: figure.savefig(tmp, format="png",
-                                                                        dpi=80))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """evaluate: score the candidate AND the production model on the same holdout, overall and per
-slice, with the paired CI of each difference; write metrics, DVC plot data and a PNG."""
+slice, with the paired CI of each difference; write metrics and DVC plot data."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("production", type=Path, help="the production bundle (may be empty)")
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
-    parser.add_argument("plots", type=Path, help="output: folder of plot data and PNG")
+    parser.add_argument("plots", type=Path, help="output: folder of plot data")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
     import pandas as pd
@@ -58,13 +58,14 @@ def main(argv: list[str]) -> None:
             min_rows=p.min_slice_rows, **options)
     write_json(args.slices, {"column": p.slice_column, "min_rows": p.min_slice_rows,
                              "values": evaluate.to_dict(by_slice) if by_slice else {}})
-    write_plots(args.plots, y, probas, threshold, f"holdout {holdout_batch} ({len(y)} rows)")
+    write_plots(args.plots, y, probas, threshold)
     auc = overall["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
 
 
-def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:
+def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:
+    """Each model's ROC and precision-recall curves and confusion rows, for ``dvc plots``."""
     import pandas as pd
 
     from iterate.repo import plots
@@ -76,9 +77,6 @@ def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> 
         rows = pd.DataFrame(plots.confusion_rows(y, proba >= threshold))
         atomic.write_with(folder / "confusion" / f"{name}.csv",
                           lambda tmp, rows=rows: rows.to_csv(tmp, index=False))
-    figure = plots.evaluation_figure(y, probas, threshold, f"Candidate vs production on {title}")
-    atomic.write_with(folder / "evaluation.png",
-                      lambda tmp: figure.savefig(tmp, format="png", dpi=80))
 
 
 def _fmt(value: float | None) -> str:
