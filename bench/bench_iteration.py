@@ -1,22 +1,29 @@
 """Benchmark (goals P1, P2): the wall time of one loop iteration against plain scripts.
 
-One iteration = `iterate land WEEK.csv` (one weekly batch as it arrives) + `dvc repro` (prepare,
-drift, train, evaluate, gate), timed three ways in the same workspace and run, alternately:
+One iteration = `iterate land WEEK.csv` (one weekly batch as it arrives) + `dvc repro` (every
+stage of dvc.yaml), timed three ways in the same workspace and run, alternately:
 
-* loop, warm: with the warm server up, as `iterate loop` and `iterate warm` run it;
-* loop, cold: ITERATE_WARM=0, every stage a fresh process importing its libraries;
+* loop, cold: as a user, CI or `dvc exp run` runs it; every stage a fresh process (`python -m
+  iterate.stages.X`) importing what it needs;
 * plain, same work: ONE Python process doing the same work with the same code (the contract
   check and landing, then each stage's main() in turn; no DVC, no `dvc add`, no subprocess);
 * plain, minimal: one process that reads the files, fits the estimator and scores candidate and
-  production on the holdout (no contract, drift, CIs, slices, plots or model file).
+  production on the holdout (no contract, drift, CIs, slices, plot data or model file).
 
-P1's ratio is loop (warm) / plain (same work): what the pipeline costs over the work itself.
+P1's ratio is loop (cold) / plain (same work): what the pipeline costs over the work itself
+(goal <= 1.8). Each way is timed from the same saved state; the medians of wall time and of
+CPU time (user + system of the process and its children, from os.wait4: less disturbed by other
+work on the machine, though OpenMP threads spinning for a busy core inflate it) are printed.
+
+--before DIR also times the loop and the same-work process of the code in DIR (a checkout of
+another commit, e.g. `git clone -q . /tmp/before && git -C /tmp/before checkout REV`) in the
+same run, alternating with this tree's, so a change is measured under the same load.
 
 P2: the same iteration in incremental mode (sgd_logistic) early (batch 4) and late (batch 40)
 in the history: its time must not grow with the history (goal <= 1.2x). Beside it, a naive
 single process that re-prepares the whole history (every landed batch) and refits from scratch.
 
-    .venv/bin/python bench/bench_iteration.py [--repeats 3]
+    .venv/bin/python bench/bench_iteration.py [--repeats 3] [--before DIR] [--only p1|p2]
 """
 
 from __future__ import annotations
@@ -29,19 +36,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import Repo, template_files  # noqa: E402
+from conftest import Repo  # noqa: E402
 
 SAME_WORK = r"""
 import importlib, shlex, sys
 from pathlib import Path
 import yaml
-from iterate.repo import landing
 from iterate import params
-from iterate.repo import store
+from iterate.repo import landing, store
 p = params.load()
 path = Path(sys.argv[1])
 landed = store.list_batches("data/raw")
@@ -54,9 +61,10 @@ for stage in yaml.safe_load(open("dvc.yaml"))["stages"].values():
 """
 
 MINIMAL = r"""
-import glob, sys, pandas as pd
+import glob, pandas as pd
 from sklearn.metrics import f1_score, roc_auc_score, log_loss
 from iterate import params
+from iterate.core import training
 from iterate.repo import bundles
 p = params.load()
 raw = sorted(glob.glob("data/raw/*.parquet"))
@@ -76,7 +84,7 @@ NAIVE = r"""
 import glob, pandas as pd
 from sklearn.metrics import roc_auc_score
 from iterate import params
-from iterate.repo import bundles
+from iterate.core import training
 p = params.load()
 raw = sorted(glob.glob("data/raw/*.parquet"))
 history = pd.concat([pd.read_parquet(f) for f in raw[:-1]])  # re-prepare everything
@@ -87,25 +95,53 @@ roc_auc_score(holdout[p.contract.label],
               pipeline.predict_proba(holdout[p.contract.features])[:, 1])
 """
 
+NEXT_WEEK = r"""
+import sys
+import pandas as pd
+from iterate import params
+from iterate.core import replay
+from iterate.repo import store
+p = params.load()
+frame = pd.read_csv(p.replay.source, dtype=str, keep_default_na=False, na_values=[""])
+last = store.list_batches("data/raw")[-1].end
+replay.pending(frame, p.contract.time_column, p.replay.batch_days, after=last)[0].to_csv(
+    sys.argv[1], index=False)
+"""
+
+Timing = tuple[float, float]  # (wall seconds, CPU seconds)
+
+
+def template_files(source: Path) -> list[str]:
+    """The files a clone of the repository at ``source`` has (tracked, or new and not ignored)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                         cwd=source, capture_output=True, text=True, check=True).stdout
+    return [f for f in out.splitlines() if (source / f).is_file()]
+
 
 class Workspace(Repo):
-    """A temporary copy of the template whose commands return their wall time."""
+    """A temporary copy of the template at ``source`` whose commands return their time."""
 
-    def __init__(self, root: Path):
-        for name in template_files():
+    def __init__(self, root: Path, source: Path = ROOT):
+        for name in template_files(source):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, root / name)
+            shutil.copy2(source / name, root / name)
         super().__init__(root)
         self.root = root
         self.run("git", "init", "-q")
         self.run("git", "add", "-A")
         self.run("git", "commit", "-qm", "template")
 
-    def run(self, *args: str, check: bool = True, env: dict | None = None) -> float:
+    def run(self, *args: str, check: bool = True) -> Timing:
         start = time.perf_counter()
-        subprocess.run(args, cwd=self.path, env=env or self.env, check=check,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return time.perf_counter() - start
+        child = subprocess.Popen(args, cwd=self.path, env=self.env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+        err = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            raise SystemExit(f"{' '.join(args)} failed ({status}) in {self.path}\n"
+                             f"{err.decode(errors='replace')}")
+        return wall, usage.ru_utime + usage.ru_stime
 
     def history(self, through: str) -> None:
         """Land every batch up to ``through``, run the pipeline once and promote."""
@@ -118,13 +154,7 @@ class Workspace(Repo):
     def next_week(self) -> Path:
         """The next weekly batch of the source, as a CSV file arriving from outside."""
         target = self.root.parent / f"{self.root.name}-week.csv"
-        code = ("import pandas as pd; from iterate import params, replay, store; "
-                "p = params.load(); "
-                "frame = pd.read_csv(p.replay.source, dtype=str, keep_default_na=False, "
-                "na_values=['']); last = store.list_batches('data/raw')[-1].end; "
-                "replay.pending(frame, p.contract.time_column, p.replay.batch_days, "
-                f"after=last)[0].to_csv('{target}', index=False)")
-        self.run(sys.executable, "-c", code)
+        self.script(NEXT_WEEK, str(target))
         return target
 
     def snapshot(self) -> Path:
@@ -138,90 +168,115 @@ class Workspace(Repo):
         shutil.rmtree(self.root)
         shutil.copytree(saved, self.root, symlinks=True)
 
-    def loop_iteration(self, week: Path, env: dict | None = None) -> float:
-        return (self.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week), env=env)
-                + self.run(sys.executable, "-m", "dvc", "repro", env=env))
+    def loop_iteration(self, week: Path) -> Timing:
+        return add(self.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week)),
+                   self.run(sys.executable, "-m", "dvc", "repro"))
 
-    def script(self, code: str, *args: str) -> float:
+    def script(self, code: str, *args: str) -> Timing:
         return self.run(sys.executable, "-c", code, *args)
 
 
-class WarmServer:
-    """`iterate warm` beside the timed commands, as the loop runs it."""
-
-    def __init__(self, ws: Workspace):
-        self.ws = ws
-
-    def __enter__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "iterate.commands.cli", "warm", "--idle", "900"],
-            cwd=self.ws.root,
-            env=self.ws.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(6)  # its imports; the loop overlaps them with landing the first batch
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        self.process.wait()
+def add(a: Timing, b: Timing) -> Timing:
+    return a[0] + b[0], a[1] + b[1]
 
 
-def compare(ws: Workspace, repeats: int, ways: dict) -> dict[str, float]:
-    """Median seconds of each way, the ways alternating, each from the same saved state."""
-    week = ws.next_week()
-    saved = ws.snapshot()
-    times: dict[str, list[float]] = {name: [] for name in ways}
+Way = tuple[Workspace, Callable[[Workspace, Path], Timing]]
+
+
+def compare(ways: dict[str, Way], repeats: int) -> dict[str, Timing]:
+    """Median wall and CPU seconds of each way, the ways alternating, each from its workspace's
+    saved state (the workspace's next week not landed yet)."""
+    weeks, saved = {}, {}
+    for ws, _ in ways.values():
+        if ws.root not in saved:
+            weeks[ws.root], saved[ws.root] = ws.next_week(), ws.snapshot()
+    times: dict[str, list[Timing]] = {name: [] for name in ways}
     for _ in range(repeats):
-        for name, way in ways.items():
-            ws.restore(saved)
-            times[name].append(way(week))
-    ws.restore(saved)
-    return {name: statistics.median(values) for name, values in times.items()}
+        for name, (ws, way) in ways.items():
+            ws.restore(saved[ws.root])
+            times[name].append(way(ws, weeks[ws.root]))
+    for ws, _ in ways.values():
+        ws.restore(saved[ws.root])
+    return {name: (statistics.median(t[0] for t in values),
+                   statistics.median(t[1] for t in values)) for name, values in times.items()}
+
+
+def loop(ws: Workspace, week: Path) -> Timing:
+    return ws.loop_iteration(week)
+
+
+def same_work(ws: Workspace, week: Path) -> Timing:
+    return ws.script(SAME_WORK, str(week))
+
+
+def minimal(ws: Workspace, week: Path) -> Timing:
+    return ws.script(MINIMAL)
+
+
+def naive(ws: Workspace, week: Path) -> Timing:
+    return add(ws.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week)),
+               ws.script(NAIVE))
+
+
+def p1(tmp: Path, repeats: int, before: Path | None) -> None:
+    full = Workspace(tmp / "full")
+    full.history("2013-02-25")
+    ways: dict[str, Way] = {"loop, cold": (full, loop), "plain, same work": (full, same_work),
+                            "plain, minimal": (full, minimal)}
+    if before is not None:
+        old = Workspace(tmp / "before", before)
+        old.history("2013-02-25")
+        ways |= {"before: loop, cold": (old, loop), "before: plain, same work": (old, same_work)}
+    times = compare(ways, repeats)
+    print(f"\nP1: one iteration = land one weekly batch + dvc repro (full refit, "
+          f"hist_gradient_boosting); median of {repeats}; {os.cpu_count()} cores; load "
+          f"average {os.getloadavg()[0]:.1f} at the end\n")
+    print(f"  {'':<26} {'wall':>8} {'CPU':>8}   wall / same work   wall / minimal")
+    for name, (wall, cpu) in times.items():
+        base = times["before: plain, same work" if name.startswith("before") else
+                     "plain, same work"][0]
+        print(f"  {name:<26} {wall:6.2f} s {cpu:6.2f} s   {wall / base:10.2f}x"
+              f"   {wall / times['plain, minimal'][0]:12.2f}x")
+    ratio = times["loop, cold"][0] / times["plain, same work"][0]
+    cpu_ratio = times["loop, cold"][1] / times["plain, same work"][1]
+    print(f"\n  P1 ratio, loop (cold) / plain (same work): {ratio:.2f} (CPU {cpu_ratio:.2f}; "
+          "goal <= 1.8)")
+    if before is not None:
+        old_ratio = times["before: loop, cold"][0] / times["before: plain, same work"][0]
+        print(f"  before ({before}): {old_ratio:.2f}")
+
+
+def p2(tmp: Path, repeats: int) -> None:
+    results = {}
+    for label, through in (("batch 4", "2013-01-28"), ("batch 40", "2013-10-07")):
+        inc = Workspace(tmp / label.replace(" ", ""))
+        inc.set_params(**{"model.kind": "sgd_logistic", "train.mode": "incremental"})
+        inc.history(through)
+        results[label] = compare({"loop, cold": (inc, loop),
+                                  "naive full re-prepare + refit": (inc, naive)}, repeats)
+    print(f"\nP2: incremental (sgd_logistic) iteration, early and late in the history; median "
+          f"of {repeats}; wall (CPU)\n")
+    for name in ("loop, cold", "naive full re-prepare + refit"):
+        (early, early_cpu), (late, late_cpu) = results["batch 4"][name], results["batch 40"][name]
+        print(f"  {name:<30} batch 4 {early:6.2f} s ({early_cpu:5.2f})   batch 40 {late:6.2f} s "
+              f"({late_cpu:5.2f})   ratio {late / early:5.2f}")
+    ratio = results["batch 40"]["loop, cold"][0] / results["batch 4"]["loop, cold"][0]
+    print(f"\n  P2 ratio, incremental loop batch 40 / batch 4: {ratio:.2f} (goal <= 1.2)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="also time the code of this checkout (P1), in the same run")
+    parser.add_argument("--only", choices=("p1", "p2"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        full = Workspace(Path(tmp) / "full")
-        full.history("2013-02-25")
-        cold_env = {**full.env, "ITERATE_WARM": "0"}
-        with WarmServer(full):
-            p1 = compare(full, args.repeats, {
-                "loop, warm": full.loop_iteration,
-                "loop, cold": lambda week: full.loop_iteration(week, cold_env),
-                "plain, same work": lambda week: full.script(SAME_WORK, str(week)),
-                "plain, minimal": lambda week: full.script(MINIMAL),
-            })
-
-        p2 = {}
-        for label, through in (("batch 4", "2013-01-28"), ("batch 40", "2013-10-07")):
-            inc = Workspace(Path(tmp) / label.replace(" ", ""))
-            inc.set_params(**{"model.kind": "sgd_logistic", "train.mode": "incremental"})
-            inc.history(through)
-            with WarmServer(inc):
-                p2[label] = compare(inc, args.repeats, {
-                    "loop, warm": inc.loop_iteration,
-                    "naive full re-prepare + refit": lambda week, inc=inc: (
-                        inc.run(sys.executable, "-m", "iterate.commands.cli", "land", str(week))
-                        + inc.script(NAIVE)),
-                })
-
-    print(f"\nP1: one iteration = land one weekly batch + dvc repro (full refit, "
-          f"hist_gradient_boosting); median of {args.repeats}; {os.cpu_count()} cores\n")
-    base = p1["plain, same work"]
-    for name, seconds in p1.items():
-        print(f"  {name:<20} {seconds:6.2f} s   {seconds / base:5.2f}x same work   "
-              f"{seconds / p1['plain, minimal']:5.2f}x minimal")
-    print(f"\n  P1 ratio, loop (warm) / plain (same work): {p1['loop, warm'] / base:.2f} "
-          "(goal <= 1.5)")
-    print("\nP2: incremental (sgd_logistic) iteration, early and late in the history\n")
-    for name in ("loop, warm", "naive full re-prepare + refit"):
-        early, late = p2["batch 4"][name], p2["batch 40"][name]
-        print(f"  {name:<32} batch 4 {early:6.2f} s   batch 40 {late:6.2f} s   "
-              f"ratio {late / early:5.2f}")
-    print(f"\n  P2 ratio, incremental loop batch 40 / batch 4: "
-          f"{p2['batch 40']['loop, warm'] / p2['batch 4']['loop, warm']:.2f} (goal <= 1.2)")
+        if args.only != "p2":
+            p1(Path(tmp), args.repeats, args.before.resolve() if args.before else None)
+        if args.only != "p1":
+            p2(Path(tmp), args.repeats)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,11 @@ def set_params(path: Path, changes: dict[str, object]) -> None:
 def template_repo(tmp_path: Path) -> Repo:
     """A fresh copy of the template in its initial state, committed in a new git repository,
     with its DVC remote pointing into the temporary folder."""
+    return make_template_repo(tmp_path)
+
+
+def make_template_repo(tmp_path: Path) -> Repo:
+    """The ``template_repo`` fixture's repository, in ``tmp_path``/repo."""
     path = tmp_path / "repo"
     for name in template_files():
         target = path / name

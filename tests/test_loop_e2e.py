@@ -92,8 +92,9 @@ def test_monitoring_scores_every_column_every_time_and_keeps_its_history(templat
     assert len(history) == 1 + 2, "a row per batch scored by a production model"
     drift_rows = (repo.path / "plots/monitor/drift.csv").read_text().splitlines()
     assert len(drift_rows) == 1 + 2 * len(scores)
-    for png in ("performance.png", "drift.png"):
-        assert (repo.path / "plots/monitor" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in ("evaluation.png", "performance.png", "drift.png"):  # drawn at the loop's end
+        assert (repo.path / "report/figures" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((repo.path / "plots").rglob("*.png")), "no stage draws"
     candidate = json.loads((repo.path / "models/candidate/model.json").read_text())
     expected = {"full"} if monitor["recommendation"] == "full" else {"incremental", "unchanged"}
     assert candidate["mode"] in expected, "train.mode auto follows this iteration's advice"

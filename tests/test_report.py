@@ -336,24 +336,26 @@ def test_without_git_or_drift_output_the_report_is_written_and_says_so(bare_repo
     assert "this is not a git repository" in section(text, "Params").lower()
     assert "no drift stage output" not in text  # a reason is given instead
     assert "metrics/drift.json not found" in section(text, "Drift")
-    assert "plots/evaluation/evaluation.png not found" in section(text, "Plots")
+    assert "plots/evaluation/roc/candidate.json not found" in section(text, "Plots")
 
 
-def test_plots_are_copied_beside_the_report_and_stale_copies_removed(bare_repo):
-    source = bare_repo / "plots/evaluation/evaluation.png"
-    source.parent.mkdir(parents=True)
-    source.write_bytes(PNG_SIGNATURE + b"rest")
-    (bare_repo / "plots/monitor").mkdir()
-    (bare_repo / "plots/monitor/drift.png").write_text("not a png")
-    stale = bare_repo / "report/plots/monitor/performance.png"
+def test_plots_are_drawn_beside_the_report_from_the_plot_data_and_stale_ones_removed(bare_repo):
+    data = bare_repo / "plots/evaluation"
+    grid = [i / 10 for i in range(11)]
+    write_json(data / "roc/candidate.json", {"roc": [{"fpr": g, "tpr": g} for g in grid]})
+    write_json(data / "precision_recall/candidate.json",
+               {"precision_recall": [{"recall": g, "precision": 1 - g / 2} for g in grid]})
+    (data / "confusion").mkdir()
+    (data / "confusion/candidate.csv").write_text("actual,predicted\n0,0\n0,1\n1,1\n")
+    stale = bare_repo / "report/figures/performance.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(PNG_SIGNATURE)
-    entries = report_command.copy_plots(Path("report"))
-    assert (bare_repo / "report/plots/evaluation/evaluation.png").read_bytes() == \
-        source.read_bytes()
-    assert not stale.exists()
-    assert [e.get("path") for e in entries] == ["plots/evaluation/evaluation.png", None, None]
-    assert "not a PNG image" in entries[2]["missing"]
+    entries = report_command.draw_plots(Path("report"), Path("params.yaml"))
+    drawn = bare_repo / "report/figures/evaluation.png"
+    assert drawn.read_bytes()[:8] == PNG_SIGNATURE
+    assert not stale.exists(), "a figure whose data is gone is not left behind"
+    assert [e.get("path") for e in entries] == ["figures/evaluation.png", None, None]
+    assert entries[1]["missing"] == "plots/monitor/performance.csv not found: run `dvc repro`"
 
 
 def test_quarantine_reasons_are_counted_per_reason_most_first(tmp_path):

@@ -285,7 +285,7 @@ def _check_combinations(p: Params) -> None:
     if p.evaluate.slice_column and p.evaluate.slice_column not in c.columns:
         raise ParamsError("evaluate.slice_column", f"{p.evaluate.slice_column!r} is not a "
                           "contract column")
-    from iterate.core.evaluate import METRICS  # light module: numpy only
+    from iterate.core.metrics import METRICS
 
     named = {f"gate.rules.{m}": m for m in p.gate.rules}
     named["monitor.metric"] = p.monitor.metric

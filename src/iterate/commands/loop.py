@@ -1,9 +1,11 @@
 """``iterate loop``: the main job. Land the next batch (pinning the baseline), ``dvc repro``,
-promote if the gate allows, commit the files it wrote and nothing else; N times."""
+promote if the gate allows, commit the files it wrote and nothing else; N times. At the end,
+the PNG figures are drawn for people to look at."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from iterate import params as params_module
 from iterate.commands.deploy import recover
@@ -13,6 +15,7 @@ from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
     COMMITTED,
     EVALUATION,
+    FIGURES,
     GATE,
     MONITOR,
     RAW,
@@ -49,9 +52,21 @@ def cmd_loop(args: argparse.Namespace) -> int:
     if rows and MONITOR.is_file():
         print()
         print(summary.monitoring(read_json(MONITOR, "the drift stage did not write it")))
+    if rows:
+        draw_figures(args.params)
     if not commit:
         print("\n(not committed: replay.commit is false or this is not a git repository)")
     return 0
+
+
+def draw_figures(params_file: Path) -> None:
+    """Draw the PNGs of the last iteration into the git-ignored FIGURES folder, and say where."""
+    from iterate.repo import figures
+
+    drawn = [str(path) for path in figures.draw(FIGURES, params_file).values()
+             if not isinstance(path, str)]
+    if drawn:
+        print(f"\nfigures: {', '.join(drawn)}")
 
 
 def _iteration(p: params_module.Params, commit: bool) -> dict | None:

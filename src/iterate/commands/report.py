@@ -3,8 +3,9 @@
 The I/O side of :mod:`iterate.core.report`: it reads the pipeline's outputs from the working tree,
 asks DVC for the params and metrics diff against the base (``dvc params diff``,
 ``dvc metrics diff``), lists the batches that landed since the base (``data/raw`` now against
-the file listing of base's ``data/raw.dvc``), copies the PNG plots next to the report so its
-relative links resolve wherever the folder goes, and writes the markdown file.
+the file listing of base's ``data/raw.dvc``), draws the PNG plots from the stages' plot data
+next to the report so its relative links resolve wherever the folder goes, and writes the
+markdown file.
 
 Only ``metrics/gate.json`` is required; every other input may be missing and its section then
 says so in one line. Git and DVC are only read, never changed.
@@ -16,32 +17,40 @@ import argparse
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from iterate import params as params_module
 from iterate.commands.deploy import warn_if_pending
 from iterate.errors import IterateError, reported
-from iterate.repo.layout import DRIFT, EVALUATION, GATE, MONITOR, QUARANTINE, RAW, SLICES
+from iterate.repo.layout import (
+    DRIFT,
+    EVALUATION,
+    FIGURES,
+    GATE,
+    MONITOR,
+    QUARANTINE,
+    RAW,
+    SLICES,
+)
 
 DEFAULT_BASE = "main"
 DEFAULT_OUTPUT = Path("report/report.md")
 RAW_DVC = Path("data/raw.dvc")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # What the pipeline's state is made of: uncommitted changes here make the report differ from
 # the commit's (e.g. `dvc repro` in CI re-ran a stage the branch did not commit).
 STATE = ["dvc.yaml", "dvc.lock", "params.yaml", "data", "models", "metrics", "plots"]
-PLOTS = [
-    (Path("plots/evaluation/evaluation.png"), "Candidate vs production on the same holdout",
+PLOTS = [  # the figures of iterate.repo.figures, as the report shows them
+    ("evaluation.png", "Candidate vs production on the same holdout",
      "ROC and precision-recall curves of both models, and each model's confusion matrix at the "
      "decision threshold (`model.threshold`)."),
-    (Path("plots/monitor/performance.png"), "Production's performance on each new batch",
+    ("performance.png", "Production's performance on each new batch",
      "The production model's metric (`monitor.metric`) on each batch as it arrived, before "
      "training on it, with its 95% CI, the value at promotion and the degradation alarms."),
-    (Path("plots/monitor/drift.png"), "Drift of each column, batch by batch",
+    ("drift.png", "Drift of each column, batch by batch",
      "Effect size of each column's drift against the training reference (PSI for numbers, "
      "Jensen-Shannon distance for categories), with the thresholds; circled points drift."),
 ]
@@ -65,7 +74,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
                              "origin/REV is tried when REV is not a local revision)")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, metavar="PATH",
                         help=f"markdown file to write (default: {DEFAULT_OUTPUT}); the plots "
-                             "are copied beside it, under plots/")
+                             f"are drawn beside it, under {FIGURES.name}/")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +105,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     committed = committed_verdict(context.get("head"))
     if committed and committed != gate["verdict"]:
         context["committed_verdict"] = committed
-    plots = copy_plots(output.parent)
+    plots = draw_plots(output.parent, getattr(args, "params", params_module.DEFAULT_PATH))
     text = report.render(
         gate=gate,
         evaluation=optional_json(EVALUATION, "the evaluate stage has not run"),
@@ -284,34 +293,20 @@ def quarantine_reasons(path: Path) -> dict[str, int]:
 # ---------------------------------------------------------------- plots
 
 
-def copy_plots(folder: Path) -> list[dict[str, str]]:
-    """Copy each PNG to ``folder``/<its repository path>; return the report's plot entries
-    (paths relative to ``folder``). A copy left by an earlier report whose source is gone is
-    removed, so the report never shows a stale figure."""
+def draw_plots(folder: Path, params_file: Path) -> list[dict[str, str]]:
+    """Draw each PNG into ``folder``/figures/ from the stages' plot data; return the report's plot
+    entries (paths relative to ``folder``). A figure whose data is missing is said, and its
+    copy left by an earlier report removed, so the report never shows a stale figure."""
+    from iterate.repo import figures
+
+    drawn = figures.draw(folder / FIGURES.name, params_file)
     entries = []
-    for source, title, caption in PLOTS:
-        target = folder / source
-        same = target.resolve() == source.resolve()
-        if not _is_png(source):
-            if not same and target.is_file():
-                target.unlink()
-            why = "not a PNG image" if source.is_file() else "not found"
-            entries.append({"title": title, "missing": f"{source.as_posix()} {why}: run "
-                                                       "`dvc repro`"})
-            continue
-        if not same:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        entries.append({"title": title, "path": source.as_posix(), "caption": caption})
+    for name, title, caption in PLOTS:
+        if isinstance(drawn[name], str):
+            entries.append({"title": title, "missing": drawn[name]})
+        else:
+            entries.append({"title": title, "path": f"{FIGURES.name}/{name}", "caption": caption})
     return entries
-
-
-def _is_png(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(8) == PNG_SIGNATURE
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

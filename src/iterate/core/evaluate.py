@@ -25,24 +25,8 @@ from typing import Any
 
 import numpy as np
 
-METRICS: tuple[str, ...] = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "log_loss",
-    "brier",
-)
-HIGHER_IS_BETTER: dict[str, bool] = {
-    "accuracy": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "roc_auc": True,
-    "log_loss": False,
-    "brier": False,
-}
+from iterate.core.metrics import METRICS
+
 THRESHOLD_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 LOSS_METRICS: tuple[str, ...] = ("log_loss", "brier")
 LOG_LOSS_EPS = 1e-15

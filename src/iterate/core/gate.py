@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from iterate.core.compat import Change, breaking
-from iterate.core.evaluate import HIGHER_IS_BETTER
+from iterate.core.metrics import HIGHER_IS_BETTER
 from iterate.params import Gate
 
 PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION = "promote", "reject", "no_baseline", "is_production"

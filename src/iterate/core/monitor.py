@@ -7,7 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from iterate.core.evaluate import HIGHER_IS_BETTER, Interval
+from iterate.core.evaluate import Interval
+from iterate.core.metrics import HIGHER_IS_BETTER
 
 
 def degradation(metric: str, now: Interval, at_promotion: float | None,

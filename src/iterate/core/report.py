@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from iterate.core.evaluate import HIGHER_IS_BETTER, METRICS
+from iterate.core.metrics import HIGHER_IS_BETTER, METRICS
 
 NAMES = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1",
          "roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score"}

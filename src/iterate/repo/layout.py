@@ -26,11 +26,15 @@ GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
 PREDICTION_DRIFT = Path("metrics/predictions_drift.json")  # git-ignored: `iterate monitor`'s
+NUMBERS = Path("metrics/numbers")  # the stages' numbers for `dvc metrics diff`
+EVALUATION_PLOTS = Path("plots/evaluation")  # plot data for `dvc plots` (the evaluate stage)
+MONITOR_PLOTS = Path("plots/monitor")  # the drift stage's histories
+FIGURES = Path("report/figures")  # the PNGs, drawn by `iterate report` and the loop (git-ignored)
 # What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
 # .dvc / dvc.lock entry); nothing else of the repository is theirs.
 COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models",
-             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR),
-             "plots/evaluation", "plots/monitor"]
+             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR), str(NUMBERS),
+             str(EVALUATION_PLOTS), str(MONITOR_PLOTS)]
 # What dvc.lock records besides: a commit of a promotion made by hand (`promote --tag`) after
 # editing them holds the pipeline the model was built by.
 PIPELINE_INPUTS = ["params.yaml", "dvc.yaml"]

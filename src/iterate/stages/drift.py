@@ -24,7 +24,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("drift", type=Path, help="output: every column's scores")
     parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
-    parser.add_argument("plots", type=Path, help="output: history CSVs and PNGs (persistent)")
+    parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
@@ -74,8 +74,7 @@ def main(argv: list[str]) -> None:
         "drift": {"share": result["share"], "drifted": len(report.drifted),
                   "tested": report.tested},
         "effect_size": {name: col["effect_size"] for name, col in result["columns"].items()}})
-    write_history(args.plots, batch_id, performance, result,
-                  {"psi": p.drift.psi_threshold, "jensen_shannon": p.drift.js_threshold})
+    write_history(args.plots, batch_id, performance, result)
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {now.value:.4f}; recommendation: "
           f"{advice['recommendation']}")
@@ -94,14 +93,13 @@ def start_history(folder: Path) -> None:
             atomic.write_text(folder / name, header)
 
 
-def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
-                  thresholds: dict[str, float]) -> None:
-    """Append this batch to the performance and drift histories and redraw their PNGs; a batch
-    they hold already keeps its first rows (a rerun never rewrites what was judged)."""
+def write_history(folder: Path, batch_id: str, performance: dict, result: dict) -> None:
+    """Append this batch to the performance and drift histories (for ``dvc plots`` and the PNGs
+    :mod:`iterate.repo.figures` draws from them); a batch they hold already keeps its first
+    rows (a rerun never rewrites what was judged)."""
     import pandas as pd
 
     from iterate.core import monitor
-    from iterate.repo import plots
 
     start = batch_id.split("_")[0]  # batch ids start with the batch's first day
     perf = pd.DataFrame([{"batch": batch_id, "start": start, **performance}])
@@ -119,13 +117,6 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict,
             print(f"drift: {path} holds batch {batch_id} already; its first rows stay")
             continue
         atomic.write_with(path, lambda tmp, merged=merged: merged.to_csv(tmp, index=False))
-        if name == "performance.csv":
-            figure = plots.performance_figure(merged)
-        else:
-            figure = plots.drift_figure(merged, thresholds)
-        png = folder / name.replace(".csv", ".png")
-        atomic.write_with(png, lambda tmp, figure=figure: figure.savefig(tmp, format="png",
-                                                                        dpi=80))
 
 
 if __name__ == "__main__":

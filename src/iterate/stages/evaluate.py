@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
-    parser.add_argument("plots", type=Path, help="output: folder of plot data and PNG")
+    parser.add_argument("plots", type=Path, help="output: folder of plot data")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
     import pandas as pd
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> None:
     write_json(args.slices, {"column": p.slice_column, "min_rows": p.min_slice_rows,
                              "values": slices})
     write_metrics(args.numbers, numbers(shape, evaluate.to_dict(overall), slices))
-    write_plots(args.plots, y, probas, threshold, f"holdout {holdout_batch} ({len(y)} rows)")
+    write_plots(args.plots, y, probas, threshold)
     auc = overall["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
@@ -79,7 +79,8 @@ def numbers(holdout: dict, overall: dict, slices: dict) -> dict:
                        for value, metrics in slices.items() if metrics}}
 
 
-def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> None:
+def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:
+    """Each model's ROC and precision-recall curves and confusion rows, for ``dvc plots``."""
     import pandas as pd
 
     from iterate.repo import plots
@@ -91,9 +92,6 @@ def write_plots(folder: Path, y, probas: dict, threshold: float, title: str) -> 
         rows = pd.DataFrame(plots.confusion_rows(y, proba >= threshold))
         atomic.write_with(folder / "confusion" / f"{name}.csv",
                           lambda tmp, rows=rows: rows.to_csv(tmp, index=False))
-    figure = plots.evaluation_figure(y, probas, threshold, f"Candidate vs production on {title}")
-    atomic.write_with(folder / "evaluation.png",
-                      lambda tmp: figure.savefig(tmp, format="png", dpi=80))
 
 
 def _fmt(value: float | None) -> str:
