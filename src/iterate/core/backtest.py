@@ -199,7 +199,7 @@ def _fit(x: list[pd.DataFrame], y: list[np.ndarray], indices: tuple[int, ...], m
     rows = pd.concat([x[i] for i in indices], ignore_index=True)
     labels = np.concatenate([y[i] for i in indices])
     start = time.process_time()
-    pipeline = training.fit_full(training.build(model, contract), rows, labels)
+    pipeline = training.fit_full(model, contract, rows, labels)
     return pipeline, time.process_time() - start, len(labels)
 
 

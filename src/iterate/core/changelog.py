@@ -130,8 +130,13 @@ def _version(version: str | None) -> str:
 
 
 def _data(d: dict[str, Any]) -> str:
-    return (f"{len(d['batches'])} batches, {d['start']} .. {d['end']}, {d['rows']} rows"
-            if d.get("batches") else "none recorded")
+    """The batches an entry trained on and, when it continued an earlier model, all it has seen."""
+    own = (f"{len(d['batches'])} batches, {d['start']} .. {d['end']}, {d['rows']} rows"
+           if d.get("batches") else "none recorded")
+    seen = d.get("seen")
+    if seen and seen["count"] > len(d.get("batches") or []):
+        own += f"; has seen {seen['count']} batches, {seen['first']} .. {seen['last']}"
+    return own
 
 
 def _change(c: dict[str, Any]) -> str:

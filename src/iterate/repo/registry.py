@@ -73,7 +73,11 @@ def promotion(version: str, candidate_meta: dict[str, Any], evaluation: dict[str
               gate: dict[str, Any], slices: dict[str, Any], *, replaced: str | None,
               data: dict[str, Any], dvc_out: dict[str, Any], reason: str, forced: bool,
               commit: str | None, time: str) -> dict[str, Any]:
-    """The entry of a promotion: what was deployed, why, on what data, with which results."""
+    """The entry of a promotion: what was deployed, why, on what data, with which results.
+
+    ``data`` summarises the batches this fit trained on (:func:`iterate.core.batches.summary`);
+    the entry adds the first, last and count of all the model has seen, never their list, so
+    an entry's size does not grow with the history."""
     return {
         "version": version,
         "action": PROMOTE,
@@ -86,7 +90,7 @@ def promotion(version: str, candidate_meta: dict[str, Any], evaluation: dict[str
         "kind": candidate_meta["kind"],
         "train_mode": candidate_meta["mode"],
         "model_params": candidate_meta["model_params"],
-        "training_data": data,
+        "training_data": {**data, "seen": candidate_meta["seen"]},
         "holdout": evaluation.get("holdout"),
         "metrics": evaluation.get("metrics"),
         "slices": _slice_summary(slices),
