@@ -9,7 +9,7 @@ the same batches. The policies:
 - ``incremental``: ``partial_fit`` on each new batch, the feature transformer frozen at the
   first fit (as ``train.mode: incremental`` does);
 - ``drift-triggered``: a full refit on the window when :func:`iterate.core.drift.compare` of the new
-  batch against the model's training reference makes :func:`iterate.core.drift.recommend` say
+  batch against the model's training reference makes :func:`iterate.core.policy.recommend` say
   ``"full"`` (the reference is a sample of the training rows with the model's score, as the
   drift stage keeps it);
 - ``gated``: the loop itself. On batch ``t`` a candidate trained on the ``window`` batches
@@ -42,14 +42,12 @@ import pandas as pd
 
 from iterate.core import batches as batches_module
 from iterate.core import contract as contract_module
-from iterate.core import drift, evaluate, gate, replay, training
+from iterate.core import drift, evaluate, gate, policy, replay, training
 from iterate.errors import ContractError, IterateError
 from iterate.params import Contract, Drift, Evaluate, Gate, Model
 
 POLICIES: tuple[str, ...] = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
 METRICS: tuple[str, ...] = ("roc_auc", "f1", "log_loss")
-DRIFT_OPTIONS = ("alpha", "correction", "psi_threshold", "js_threshold", "bins", "min_samples",
-                 "share_threshold")
 KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT = "keep", "refit", "partial_fit", "promote", "reject"
 DIGITS = 6
 
@@ -228,8 +226,6 @@ class Lab:
         self.score_column = "score" if "score" not in (*features, label) else "__score__"
         self.kinds = drift.kinds_from_contract(settings.contract)
         self.kinds.update({self.score_column: "numeric", label: "categorical"})
-        self.drift_options = drift.DriftOptions(
-            **{f: getattr(settings.drift, f) for f in DRIFT_OPTIONS})
         self._fits: dict[tuple[int, ...], Fitted] = {}
         self._proba: dict[tuple[str, int], np.ndarray] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -375,10 +371,8 @@ class DriftTriggered(Policy):
         reference = lab.reference(self.model)
         columns = [*s.contract.features, s.contract.label]
         current = lab.batches[t].frame[columns].assign(**{lab.score_column: proba})
-        report = drift.compare(reference, current, lab.kinds, lab.drift_options)
-        advice, reasons = drift.recommend(report, has_new_data=True,
-                                          severe_psi=s.drift.severe_psi,
-                                          severe_unseen_share=s.drift.severe_unseen_share)
+        report = drift.compare(reference, current, lab.kinds, s.drift)
+        advice, reasons = policy.recommend(report, has_new_data=True)
         seconds = time.process_time() - start
         if advice == "full":
             return self._refit(t, "; ".join(reasons), seconds)
