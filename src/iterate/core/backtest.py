@@ -390,16 +390,11 @@ class Gated(Policy):
                                                  "production": self.model.key}, "metrics": {}}
         slices: dict[str, Any] = {"column": s.evaluate.slice_column, "values": {}}
         if candidate.key != self.model.key:
-            y, pc = lab.y[t], lab.proba(candidate, t)
-            options = {"confidence": s.evaluate.confidence, "resamples": s.evaluate.resamples,
-                       "seed": s.evaluate.seed}
-            evaluation["metrics"] = evaluate.to_dict(
-                evaluate.compare(y, pc, proba, s.model.threshold, **options))
+            values = None  # slices only where the gate guards them
             if s.evaluate.slice_column and s.gate.slices is not None:
                 values = lab.batches[t].frame[s.evaluate.slice_column].astype(str).to_numpy()
-                slices["values"] = evaluate.to_dict(evaluate.compare_slices(
-                    y, pc, proba, values, s.model.threshold, min_rows=s.evaluate.min_slice_rows,
-                    **options))
+            evaluation["metrics"], slices = evaluate.candidate_vs_production(
+                lab.y[t], lab.proba(candidate, t), proba, s.model.threshold, s.evaluate, values)
         verdict = gate.decide(evaluation, slices, s.gate)
         seconds = time.process_time() - start
         note = "; ".join(verdict.reasons)
@@ -488,11 +483,11 @@ def _replay(lab: Lab, initial: Fitted,
     total = len(batches) - settings.warmup
     for t in range(settings.warmup, len(batches)):
         y = lab.y[t]
-        for name, policy in policies.items():
-            model = policy.model
+        for name, updater in policies.items():
+            model = updater.model
             proba = lab.proba(model, t)
             scores = evaluate.score(y, proba, threshold)
-            action = policy.learn(t, proba)  # only now does the policy see batch t's labels
+            action = updater.learn(t, proba)  # only now does the policy see batch t's labels
             steps[name].append(Step(
                 batch=t, metrics={m: scores[m] for m in METRICS}, model=model.key,
                 trained=model.trained, action=action.kind, note=action.note,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from iterate.core import tables
+
 SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 
 
@@ -118,11 +120,7 @@ def history_table(entries: list[dict[str, Any]]) -> str:
                      f"{len(data['batches'])} batches, {data['rows']} rows",
                      _num(auc.get("candidate")), _num(auc.get("delta"), signed=True),
                      _short(e["reason"])])
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text(header, body)
 
 
 def _version(version: str | None) -> str:

@@ -38,6 +38,7 @@ from iterate.params import Drift
 KINDS: tuple[str, ...] = ("numeric", "categorical")
 STATUSES: tuple[str, ...] = ("drift", "stable", "insufficient_data")
 PSI_EPS = 1e-4
+DEFAULTS = Drift()  # params.yaml's drift section when it sets nothing
 KIND_OF_DTYPE = {"int": "numeric", "float": "numeric", "category": "categorical"}
 
 
@@ -381,7 +382,7 @@ def compare(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     kinds: Mapping[str, str],
-    options: Drift = Drift(),
+    options: Drift = DEFAULTS,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` on every column of ``kinds``.
 

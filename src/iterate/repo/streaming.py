@@ -71,7 +71,8 @@ def scan(path: str | Path, contract: Contract, fit_size: int, reference_size: in
         to_fit.add(start, batch)
         reference.add(start, batch)
     return Scan(rows=rows, labels=np.concatenate(labels),
-                batch_ids=sorted(batch_ids, key=batches.order_key), extremes=ranges.frame(), to_fit=to_fit.frame(), reference=reference.frame())
+                batch_ids=sorted(batch_ids, key=batches.order_key), extremes=ranges.frame(),
+                to_fit=to_fit.frame(), reference=reference.frame())
 
 
 def transform(path: str | Path, transformer: Any, columns: list[str], rows: int, dtype: type,
