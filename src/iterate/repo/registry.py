@@ -7,6 +7,8 @@ write the file, and :mod:`iterate.core.changelog` renders it for people.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import yaml
@@ -16,16 +18,29 @@ from iterate.errors import IterateError
 PROMOTE, ROLLBACK = "promote", "rollback"
 
 
+COMMENTS = re.compile(r"(?:\s*#[^\n]*\n)*\s*")
+
+
 def parse(text: str | None) -> list[dict[str, Any]]:
-    data = yaml.safe_load(text) if text else None
+    """The entries of ``models/registry.yaml``: JSON (which is YAML) as :func:`dump` writes it,
+    or YAML in block style as earlier versions wrote it."""
+    if not text:
+        return []
+    start = COMMENTS.match(text).end()
+    data = json.loads(text[start:]) if text.startswith("{", start) else yaml.safe_load(text)
     return list((data or {}).get("versions", []))
 
 
 def dump(entries: list[dict[str, Any]], name: str) -> str:
+    """The registry file: JSON (which every YAML reader reads too), one entry a line, so a
+    promotion adds one line to the diff, and a registry of a thousand promotions (~3 MB)
+    parses and writes in a fraction of a second, where YAML takes seconds."""
     header = ("# Written by `iterate promote` and `iterate rollback`; one entry per change of the\n"
-              "# production model, oldest first. models/CHANGELOG.md is rendered from it.\n")
-    return header + yaml.safe_dump({"model": name, "versions": entries}, sort_keys=False,
-                                   allow_unicode=True, width=100)
+              "# production model (a line each), oldest first. models/CHANGELOG.md is rendered\n"
+              "# from it.\n")
+    lines = ",\n".join(json.dumps(e, ensure_ascii=False) for e in entries)
+    return f'{header}{{"model": {json.dumps(name)}, "versions": [\n{lines}\n]}}\n'
+
 
 
 def current(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
