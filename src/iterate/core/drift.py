@@ -117,11 +117,11 @@ def _p_array(p_values: Any) -> np.ndarray:
 
 def holm(p_values: Any) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (reject where adjusted < alpha: FWER <= alpha).
-    Written here: scipy has no Holm step, and statsmodels is a large dependency for six lines.
 
     ``adj[(i)] = max_{j <= i} min(1, (m - j + 1) * p[(j)])`` over the ascending order, as
-    statsmodels' ``multipletests(method="holm")``. NaN entries are not tests: they stay NaN and
-    do not count in ``m``.
+    statsmodels' ``multipletests(method="holm")``; written here, as scipy has no Holm step (and
+    statsmodels is a large dependency for four lines). NaN entries are not tests: they stay NaN
+    and do not count in ``m``.
 
     Parameters
     ----------
@@ -132,34 +132,28 @@ def holm(p_values: Any) -> np.ndarray:
     numpy.ndarray
         Adjusted p-values in the input order.
     """
-    p = _p_array(p_values)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    order = idx[np.argsort(p[idx], kind="stable")]
-    m = order.size
-    adjusted = np.maximum.accumulate(p[order] * np.arange(m, 0, -1))
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    def step_down(p: np.ndarray) -> np.ndarray:
+        order = np.argsort(p, kind="stable")
+        out = np.empty_like(p)
+        out[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(p.size, 0, -1)), 1.0)
+        return out
+
+    return _of_tested(p_values, step_down)
 
 
 def benjamini_hochberg(p_values: Any) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (reject where adjusted < alpha: FDR <= alpha), by
-    ``scipy.stats.false_discovery_control``. NaN entries stay NaN, not counted in ``m``.
+    ``scipy.stats.false_discovery_control``; as :func:`holm` otherwise."""
+    return _of_tested(p_values, lambda p: stats.false_discovery_control(p, method="bh"))
 
-    Parameters
-    ----------
-    p_values : array of float in [0, 1] or NaN, shape (m,)
 
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values in the input order.
-    """
+def _of_tested(p_values: Any, adjust: Any) -> np.ndarray:
+    """``adjust`` applied to the non-NaN p-values; NaN (not a test) stays NaN."""
     p = _p_array(p_values)
     out = np.full(p.shape, np.nan)
     tested = ~np.isnan(p)
     if tested.any():
-        out[tested] = stats.false_discovery_control(p[tested], method="bh")
+        out[tested] = adjust(p[tested])
     return out
 
 
