@@ -84,7 +84,7 @@ def validation_split(estimator: Any, y: np.ndarray,
                      seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The positions of the training and validation rows of HistGradientBoosting's early
     stopping: a stratified split of its ``validation_fraction``, drawn with the model's seed, when
-    there are more than ``EARLY_STOPPING_ROWS`` rows; None when the estimator stops no early."""
+    there are more than ``EARLY_STOPPING_ROWS`` rows; None when it does not stop early."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import train_test_split
 
