@@ -250,3 +250,24 @@ def test_history_table_shortens_a_long_reason(entries):
 def test_history_table_keeps_one_row_per_entry_for_a_reason_with_a_line_break(entries):
     entries[2]["reason"] = "bad evening scores\nsee incident 42"
     assert len(changelog.history_table(entries).splitlines()) == 2 + len(entries)
+
+
+# ---------------------------------------------------------------- the registry file
+
+
+def test_the_registry_file_is_json_a_line_per_entry_that_yaml_readers_read_too(entries):
+    import yaml
+
+    text = registry.dump(entries, NAME)
+    assert registry.parse(text) == entries
+    assert yaml.safe_load(text) == {"model": NAME, "versions": entries}
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(body) == 2 + len(entries), "one line per entry between the brackets"
+    assert registry.parse(registry.dump([], NAME)) == []
+
+
+def test_a_registry_written_as_block_yaml_by_earlier_versions_still_reads(entries):
+    import yaml
+
+    old = "# header\n" + yaml.safe_dump({"model": NAME, "versions": entries}, sort_keys=False)
+    assert registry.parse(old) == entries
