@@ -93,3 +93,21 @@ def tree_digest(root: Path, *folders: str) -> dict[str, str]:
             if path.is_file():
                 digest[str(path.relative_to(root))] = sha256(path)
     return digest
+
+
+def full_fit(rows: pd.DataFrame, model: params.Model, folder: Path,
+             reference_rows: int = 20000) -> Any:
+    """The train stage's full refit of ``rows`` (with a ``batch_id`` column): written to
+    ``folder`` as prepare writes train.parquet, then fitted by ``streaming.fit_file``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from iterate.core import training
+    from iterate.repo import streaming
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "train.parquet"
+    table = pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), path)
+    note = training.full_refit_note("full", None, len(rows))
+    return streaming.fit_file(path, note, model, shipped_params().contract, reference_rows)

@@ -69,9 +69,9 @@ def calls(monkeypatch):
     seen = {"full": 0, "incremental": []}
     fit_full, fit_incremental = training.fit_full, training.fit_incremental
 
-    def counting_full(pipeline, x, y):
+    def counting_full(model, contract, x, y):
         seen["full"] += 1
-        return fit_full(pipeline, x, y)
+        return fit_full(model, contract, x, y)
 
     def counting_incremental(pipeline, x, y):
         seen["incremental"].append(len(x))
@@ -350,7 +350,8 @@ def test_progress_is_one_redrawn_line_on_a_terminal_and_silent_elsewhere():
         for done in (1, 2, 3):
             progress(done, 3, batch)
         if tty:
-            assert out.text.count("\r") == 3 and out.text.endswith("\n")
-            assert "3/3 batches" in out.text and "s left" in out.text
+            assert "\n" not in out.text[:-1] and out.text.endswith("\n"), "one redrawn line"
+            assert "\r" in out.text and "3/3" in out.text and batch.start in out.text
+            assert "<00:00" in out.text, "the time left"
         else:
             assert out.text == ""

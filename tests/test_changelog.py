@@ -15,7 +15,8 @@ from iterate.repo import registry
 NAME = "flight-delay"
 PARAMS = {"kind": "sgd_logistic", "threshold": 0.3, "seed": 42,
           "sgd_logistic": {"alpha": 0.0001, "max_iter": 20}}
-META = {"sha256": "", "kind": "sgd_logistic", "mode": "full", "model_params": PARAMS}
+META = {"sha256": "", "kind": "sgd_logistic", "mode": "full", "model_params": PARAMS,
+        "seen": {"first": "2013-01-01_2013-01-07", "last": "2013-01-08_2013-01-14", "count": 2}}
 SCHEMA = {
     "distance": {"dtype": "float", "nullable": False, "min": 0, "max": 10000,
                  "seen_min": 17.0, "seen_max": 4983.0},
@@ -137,6 +138,21 @@ def test_a_promotion_entry_says_why_what_it_replaced_the_data_and_the_gate(entri
     assert "- **Gate:** promote" in text
 
 
+def test_an_incremental_entry_records_its_own_batches_and_the_range_of_all_seen():
+    seen = {"first": "2013-01-01_2013-01-01", "last": "2013-09-27_2013-09-27", "count": 270}
+    own = {"batches": ["2013-09-27_2013-09-27"], "start": "2013-09-27T10:00:00Z",
+           "end": "2013-09-27T23:00:00Z", "rows": 900}
+    entry = registry.promotion(
+        "1.0.9", {**META, "sha256": "d" * 64, "mode": "incremental", "seen": seen},
+        evaluation("d" * 64, "p" * 64, "2013-09-28_2013-09-28", True),
+        {"verdict": "promote", "reasons": ["better"]}, slices(), replaced="1.0.8", data=own,
+        dvc_out={}, reason="better", forced=False, commit=None, time="2013-09-29T00:00:00Z")
+    assert entry["training_data"] == {**own, "seen": seen}, "no list of every batch seen"
+    assert ("- **Data:** 1 batches, 2013-09-27T10:00:00Z .. 2013-09-27T23:00:00Z, 900 rows; "
+            "has seen 270 batches, 2013-01-01_2013-01-01 .. 2013-09-27_2013-09-27"
+            ) in changelog.changelog(NAME, [entry])
+
+
 def test_the_first_version_replaced_nothing(entries):
     text = section(changelog.changelog(NAME, entries), "## v1.0.0: promoted")
     assert "- **Replaced:** nothing (first version)" in text
@@ -234,3 +250,24 @@ def test_history_table_shortens_a_long_reason(entries):
 def test_history_table_keeps_one_row_per_entry_for_a_reason_with_a_line_break(entries):
     entries[2]["reason"] = "bad evening scores\nsee incident 42"
     assert len(changelog.history_table(entries).splitlines()) == 2 + len(entries)
+
+
+# ---------------------------------------------------------------- the registry file
+
+
+def test_the_registry_file_is_json_a_line_per_entry_that_yaml_readers_read_too(entries):
+    import yaml
+
+    text = registry.dump(entries, NAME)
+    assert registry.parse(text) == entries
+    assert yaml.safe_load(text) == {"model": NAME, "versions": entries}
+    body = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(body) == 2 + len(entries), "one line per entry between the brackets"
+    assert registry.parse(registry.dump([], NAME)) == []
+
+
+def test_a_registry_written_as_block_yaml_by_earlier_versions_still_reads(entries):
+    import yaml
+
+    old = "# header\n" + yaml.safe_dump({"model": NAME, "versions": entries}, sort_keys=False)
+    assert registry.parse(old) == entries

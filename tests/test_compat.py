@@ -16,8 +16,8 @@ from iterate.repo import registry
 
 
 def meta() -> dict[str, Any]:
-    """model.json's compatibility part, shaped as models.input_schema and training.fit write
-    it (a fresh copy each call)."""
+    """model.json's compatibility part, shaped as training.input_schema and training.describe
+    write it (a fresh copy each call)."""
     return copy.deepcopy({
         "input_schema": {
             "sched_dep_time": {"dtype": "int", "nullable": False, "min": 0, "max": 2359,

@@ -408,3 +408,11 @@ def test_section_guard_refuses_private_attributes():
 
     with pytest.raises(AttributeError):
         _ = guarded._secret
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("alpha", 0.0), ("correction", "bonferroni"), ("bins", 1), ("bins", 10.0),
+    ("min_samples", 0), ("share_threshold", 0.0), ("psi_threshold", -0.1),
+    ("js_threshold", float("nan"))])
+def test_impossible_drift_thresholds_are_refused_naming_the_key(key, value):
+    assert _refusal(_set(raw_params(), f"drift.{key}", value)).key == f"drift.{key}"

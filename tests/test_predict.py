@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import week
+from helpers import full_fit, week
 
 from iterate import params
 from iterate.core import contract, training
@@ -34,9 +34,8 @@ def fitted(tmp_path_factory) -> dict[str, training.Bundle]:
     rows = contract.validate(raw, P.contract).good.assign(batch_id="2013-01-01_2013-01-07")
     out = {}
     for model in (SGD, HGB):
-        plan = training.plan("full", model, rows, None)
         folder = tmp_path_factory.mktemp(model.kind)
-        bundles.save(training.fit(plan, model, P.contract, None), folder)
+        bundles.save(full_fit(rows, model, tmp_path_factory.mktemp("fit")), folder)
         out[model.kind] = bundles.load(folder)
     return out
 
@@ -195,7 +194,7 @@ def production_repo(root: Path) -> None:
     """models/production with its reference sample and a registry naming its version."""
     raw = week(1, step=1)
     rows = contract.validate(raw, P.contract).good.assign(batch_id="2013-01-01_2013-01-07")
-    bundle = training.fit(training.plan("full", SGD, rows, None), SGD, P.contract, None)
+    bundle = full_fit(rows, SGD, root / "fit")
     bundle.reference = rows[[*P.contract.features, P.contract.label]].assign(
         score=bundle.predict_proba(rows))
     bundles.save(bundle, root / "models/production")

@@ -55,7 +55,7 @@ def repo(tmp_path, monkeypatch) -> str:
     (candidate / "model.json").write_text(json.dumps({  # every key bundles.read_meta checks
         "sha256": sha, "kind": "sgd_logistic", "model_params": {"kind": "sgd_logistic"},
         "features": [], "label": "late", "threshold": 0.3, "input_schema": {},
-        "output": {}, "seen_batches": []}))
+        "output": {}, "seen": {}}))
     Path("metrics").mkdir()
     models = {"candidate": sha, "production": P_SHA}
     Path("metrics/evaluation.json").write_text(json.dumps({"models": models, "metrics": {}}))

@@ -52,10 +52,15 @@ def train_file(rows, tmp_path, monkeypatch) -> Path:
     return write(rows, tmp_path / "train.parquet")
 
 
-def in_memory(path: Path, model, reference_rows: int) -> training.Bundle:
-    """What the train stage did before it streamed: fit the whole DataFrame."""
+def in_memory(path: Path, model, reference_rows: int, note: str) -> training.Bundle:
+    """The backtest's fit: training.fit_full of the whole DataFrame."""
     frame = pd.read_parquet(path)
-    bundle = training.fit(training.plan("full", model, frame, None), model, P.contract, None)
+    x, y = frame[P.contract.features], frame[P.contract.label].to_numpy()
+    pipeline = training.fit_full(model, P.contract, x, y)
+    trained = sorted(frame["batch_id"].unique())
+    bundle = training.describe(pipeline, "full", note, model, P.contract, trained=trained, y=y,
+                               seen=training.seen_range(trained),
+                               schema=training.input_schema(P.contract, pipeline, x))
     sample = training.reference_sample(frame, reference_rows, model.seed)
     bundle.reference = sample[COLUMNS].assign(score=bundle.predict_proba(sample))
     return bundle
@@ -73,7 +78,7 @@ def saved(bundle: training.Bundle, folder: Path) -> dict[str, bytes]:
 def test_a_streamed_refit_is_byte_for_byte_the_in_memory_one(model, train_file, tmp_path):
     note = training.full_refit_note("full", None, streaming.count_rows(train_file))
     streamed = streaming.fit_file(train_file, note, model, P.contract, reference_rows=500)
-    expected = in_memory(train_file, model, reference_rows=500)
+    expected = in_memory(train_file, model, reference_rows=500, note=note)
     files = saved(streamed, tmp_path / "streamed")
     assert set(files) == {bundles.MODEL_FILE, bundles.META_FILE, bundles.REFERENCE_FILE}
     assert files == saved(expected, tmp_path / "expected")
@@ -90,7 +95,7 @@ def test_above_fit_rows_the_transformer_is_fitted_on_a_sample_knowing_every_cate
     approx = streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=fit_rows)
     assert re.fullmatch(r"n \(features fitted on a sample of 10\d\d rows\)", approx.meta["note"])
     assert approx.meta["input_schema"] == exact.meta["input_schema"]
-    for key in ("trained_batches", "trained_rows", "seen_batches", "label_rate"):
+    for key in ("trained_batches", "trained_rows", "seen", "label_rate"):
         assert approx.meta[key] == exact.meta[key]
     y = rows[P.contract.label]
     assert abs(roc_auc_score(y, approx.predict_proba(rows))
@@ -205,17 +210,22 @@ def test_write_batches_casts_a_batch_whose_all_null_column_has_no_type(rows, tmp
     assert written["batch_id"].to_pylist() == ["b0"] * 50 + ["b1"] * 50
 
 
-def test_the_early_stopping_split_handed_to_hist_gradient_boosting_gives_the_same_model(rows):
-    x = training.build(HGB, P.contract).named_steps["features"].fit_transform(rows)
+def test_hist_gradient_boosting_stops_early_on_a_stratified_validation_set_of_the_model_seed(
+        rows):
     y = rows[P.contract.label].to_numpy()
-    estimator = dataclasses.replace(HGB, hist_gradient_boosting=dataclasses.replace(
-        HGB.hist_gradient_boosting, max_iter=20))
-    internal = training.build(estimator, P.contract)[-1].fit(x, y)
-    handed = training.build(estimator, P.contract)[-1]
-    train, held_out = streaming.early_stopping_split(handed, y)
-    assert len(held_out) == math.ceil(0.1 * len(y))
-    handed.fit(x[train], y[train], X_val=x[held_out], y_val=y[held_out])
-    np.testing.assert_array_equal(handed.predict_proba(x), internal.predict_proba(x))
-    assert handed.validation_score_.tolist() == internal.validation_score_.tolist()
-    assert streaming.early_stopping_split(handed, y[:11000]) is None, "fit(X, y) would not stop"
-    assert streaming.early_stopping_split(training.build(SGD, P.contract)[-1], y) is None
+    estimator = training.build(HGB, P.contract)[-1]
+    train, held_out = training.validation_split(estimator, y, HGB.seed)
+    assert len(held_out) == math.ceil(0.1 * len(y)) and len(train) + len(held_out) == len(y)
+    assert abs(y[held_out].mean() - y.mean()) < 0.01, "stratified"
+    again = training.validation_split(estimator, y, HGB.seed)
+    assert all(np.array_equal(a, b) for a, b in zip((train, held_out), again, strict=True))
+    assert training.validation_split(estimator, y[:10000], HGB.seed) is None
+    assert training.validation_split(training.build(SGD, P.contract)[-1], y, SGD.seed) is None
+
+
+def test_a_fit_stops_early_only_with_its_own_validation_set(rows):
+    x, y = rows[P.contract.features], rows[P.contract.label].to_numpy()
+    large = training.fit_full(HGB, P.contract, x, y)[-1]
+    assert large.early_stopping is True and len(large.validation_score_) == large.n_iter_ + 1
+    small = training.fit_full(HGB, P.contract, x.iloc[:5000], y[:5000])[-1]
+    assert small.early_stopping is False and len(small.validation_score_) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import typed_weeks
+from helpers import full_fit, typed_weeks
 from sklearn.metrics import roc_auc_score
 
 from iterate import params
@@ -31,85 +32,106 @@ def weeks() -> pd.DataFrame:
     return rows[rows["batch_id"].isin(["week-0", "week-1", "week-2"])]
 
 
-def fitted(mode, model, rows, production=None):
-    plan = training.plan(mode, model, rows, production.meta if production else None)
-    return plan, training.fit(plan, model, P.contract, production)
+def incremental(model, rows, production):
+    plan = training.plan(model, rows, production.meta)
+    return plan, training.update(plan, model, P.contract, production)
 
 
-def test_full_fit_records_what_it_trained_on(weeks):
+@pytest.fixture
+def fit(tmp_path):
+    """A full refit as the train stage does it, each in its own folder."""
+    folders = iter(range(100))
+    return lambda model, rows: full_fit(rows, model, tmp_path / f"fit-{next(folders)}")
+
+
+def test_full_fit_records_what_it_trained_on(weeks, fit):
     train = weeks[weeks.batch_id != "week-2"]
-    plan, bundle = fitted("full", SGD, train)
-    assert plan.mode == "full"
+    bundle = fit(SGD, train)
+    assert bundle.meta["mode"] == "full"
     assert bundle.meta["trained_batches"] == ["week-0", "week-1"]
-    assert bundle.meta["seen_batches"] == ["week-0", "week-1"]
+    assert bundle.meta["seen"] == {"first": "week-0", "last": "week-1", "count": 2}
     assert bundle.meta["trained_rows"] == len(train)
     assert bundle.meta["input_schema"]["origin"]["categories"] == ["EWR", "JFK", "LGA"]
 
 
-def test_incremental_fit_continues_production_on_unseen_batches_only(weeks, tmp_path):
-    _, production = fitted("full", SGD, weeks[weeks.batch_id == "week-0"])
-    bundles.save(production, tmp_path / "production")
+def test_incremental_fit_continues_production_on_unseen_batches_only(weeks, fit, tmp_path):
+    bundles.save(fit(SGD, weeks[weeks.batch_id == "week-0"]), tmp_path / "production")
     production = bundles.load(tmp_path / "production")
     before = production.pipeline[-1].coef_.copy()
 
-    plan, candidate = fitted("incremental", SGD, weeks[weeks.batch_id != "week-2"],
-                             bundles.load(tmp_path / "production"))
+    plan, candidate = incremental(SGD, weeks[weeks.batch_id != "week-2"],
+                                  bundles.load(tmp_path / "production"))
     assert plan.mode == "incremental"
     assert set(plan.rows["batch_id"]) == {"week-1"}, "only the batch production has not seen"
-    assert candidate.meta["seen_batches"] == ["week-0", "week-1"]
+    assert candidate.meta["trained_batches"] == ["week-1"]
+    assert candidate.meta["seen"] == {"first": "week-0", "last": "week-1", "count": 2}
     assert candidate.meta["parent_sha256"] == production.meta["sha256"]
     assert not np.allclose(candidate.pipeline[-1].coef_, before), "partial_fit changed nothing"
     # the transformer is frozen: the same categories as the production model's
     assert candidate.meta["input_schema"] == production.meta["input_schema"]
 
 
-def test_incremental_with_nothing_new_leaves_the_model_unchanged(weeks, tmp_path):
-    _, production = fitted("full", SGD, weeks)
-    bundles.save(production, tmp_path / "production")
-    plan, candidate = fitted("incremental", SGD, weeks, bundles.load(tmp_path / "production"))
+def test_the_metadata_of_a_long_incremental_history_stays_the_same_size(weeks, fit, tmp_path):
+    bundles.save(fit(SGD, weeks[weeks.batch_id == "week-0"]), tmp_path / "v0")
+    sizes = []
+    for week in range(1, 3):
+        rows = weeks[weeks.batch_id == f"week-{week}"]
+        _, candidate = incremental(SGD, rows, bundles.load(tmp_path / f"v{week - 1}"))
+        bundles.save(candidate, tmp_path / f"v{week}")
+        sizes.append(len((tmp_path / f"v{week}" / bundles.META_FILE).read_bytes()))
+    assert candidate.meta["seen"] == {"first": "week-0", "last": "week-2", "count": 3}
+    assert abs(sizes[1] - sizes[0]) < 16, "no list of every batch seen"
+
+
+def test_batches_older_than_the_last_seen_are_not_unseen(weeks, fit):
+    production = fit(SGD, weeks[weeks.batch_id == "week-1"])
+    plan = training.plan(SGD, weeks[weeks.batch_id != "week-2"], production.meta)
+    assert plan.mode == "unchanged", "week-0 comes before week-1, the last production saw"
+
+
+def test_incremental_with_nothing_new_leaves_the_model_unchanged(weeks, fit, tmp_path):
+    bundles.save(fit(SGD, weeks), tmp_path / "production")
+    production = bundles.load(tmp_path / "production")
+    plan, candidate = incremental(SGD, weeks, bundles.load(tmp_path / "production"))
     assert plan.mode == "unchanged"
     bundles.save(candidate, tmp_path / "candidate")
     assert candidate.meta["sha256"] == production.meta["sha256"]
 
 
 def test_incremental_without_production_falls_back_to_full_and_says_so(weeks):
-    plan, _ = fitted("incremental", SGD, weeks)
-    assert plan.mode == "full" and "no production model" in plan.note
+    note = training.full_refit_note("incremental", None, len(weeks))
+    assert "no production model" in note
 
 
 def test_incremental_refuses_a_change_of_model_kind(weeks):
-    production = {"kind": "hist_gradient_boosting", "seen_batches": []}
+    production = {"kind": "hist_gradient_boosting", "seen": training.seen_range([])}
     with pytest.raises(IterateError, match="set train.mode: full"):
-        training.plan("incremental", SGD, weeks, production)
+        training.plan(SGD, weeks, production)
 
 
-def test_a_model_that_cannot_learn_incrementally_is_refused(weeks):
-    _, bundle = fitted("full", P.model, weeks)  # hist_gradient_boosting
+def test_a_model_that_cannot_learn_incrementally_is_refused(weeks, fit):
+    bundle = fit(P.model, weeks)  # hist_gradient_boosting
     with pytest.raises(IterateError, match="cannot learn incrementally"):
         training.fit_incremental(bundle.pipeline, weeks[P.contract.features], weeks["late"])
 
 
-def test_incremental_and_full_both_beat_chance_on_the_next_week(weeks, tmp_path):
+def test_incremental_and_full_both_beat_chance_on_the_next_week(weeks, fit, tmp_path):
     train, test = weeks[weeks.batch_id != "week-2"], weeks[weeks.batch_id == "week-2"]
-    _, full = fitted("full", SGD, train)
-    _, first = fitted("full", SGD, train[train.batch_id == "week-0"])
-    bundles.save(first, tmp_path / "p")
-    _, incremental = fitted("incremental", SGD, train, bundles.load(tmp_path / "p"))
-    for bundle in (full, incremental):
+    full = fit(SGD, train)
+    bundles.save(fit(SGD, train[train.batch_id == "week-0"]), tmp_path / "p")
+    _, updated = incremental(SGD, train, bundles.load(tmp_path / "p"))
+    for bundle in (full, updated):
         assert roc_auc_score(test["late"], bundle.predict_proba(test)) > 0.55
 
 
 SAVE_ONE = """
-import sys, pandas as pd
-from iterate.core import contract
-from iterate.repo import bundles
+import sys
+from pathlib import Path
+from helpers import full_fit, typed_weeks
 from iterate import params
-from iterate.core import training
-p = params.load(sys.argv[1])
-raw = pd.read_csv(sys.argv[2], dtype=str, keep_default_na=False, na_values=[""], nrows=3000)
-rows = contract.validate(raw, p.contract).good.assign(batch_id="b")
-plan = training.plan("full", p.model, rows, None)
-bundles.save(training.fit(plan, p.model, p.contract, None), sys.argv[3])
+from iterate.repo import bundles
+rows = typed_weeks(12000)  # more than 10,000: HistGradientBoosting stops early
+bundles.save(full_fit(rows, params.load(sys.argv[1]).model, Path(sys.argv[3])), sys.argv[3])
 """
 
 
@@ -118,13 +140,14 @@ def test_the_same_inputs_give_the_same_model_bytes_in_separate_processes(tmp_pat
     for run in ("a", "b"):
         subprocess.run([sys.executable, "-c", SAVE_ONE, str(ROOT / "params.yaml"),
                         str(ROOT / "data/source/flights_weather_2013.csv.gz"),
-                        str(tmp_path / run)], check=True)
+                        str(tmp_path / run)], check=True,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
         hashes.append(bundles.read_meta(tmp_path / run)["sha256"])
     assert hashes[0] == hashes[1]
 
 
-def test_a_tampered_model_file_is_refused_at_load(weeks, tmp_path):
-    _, bundle = fitted("full", SGD, weeks)
+def test_a_tampered_model_file_is_refused_at_load(weeks, fit, tmp_path):
+    bundle = fit(SGD, weeks)
     bundles.save(bundle, tmp_path / "m")
     path = tmp_path / "m" / bundles.MODEL_FILE
     data = bytearray(path.read_bytes())
@@ -134,8 +157,8 @@ def test_a_tampered_model_file_is_refused_at_load(weeks, tmp_path):
         bundles.load(tmp_path / "m")
 
 
-def test_a_model_not_matching_the_registry_hash_is_refused(weeks, tmp_path):
-    _, bundle = fitted("full", SGD, weeks)
+def test_a_model_not_matching_the_registry_hash_is_refused(weeks, fit, tmp_path):
+    bundle = fit(SGD, weeks)
     bundles.save(bundle, tmp_path / "m")
     entry = {"version": "1.0.0", "model_sha256": "0" * 64,
              "model_params": bundle.meta["model_params"]}
@@ -143,8 +166,9 @@ def test_a_model_not_matching_the_registry_hash_is_refused(weeks, tmp_path):
         bundles.load_registered(tmp_path / "m", entry)
 
 
-def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash(weeks, tmp_path):
-    _, bundle = fitted("full", SGD, weeks)
+def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash(weeks, fit,
+                                                                                  tmp_path):
+    bundle = fit(SGD, weeks)
     bundles.save(bundle, tmp_path / "m")
     path = tmp_path / "m" / bundles.MODEL_FILE
     with zipfile.ZipFile(path) as z:
@@ -162,9 +186,9 @@ def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash
         bundles.load(tmp_path / "m")
 
 
-def test_loading_a_model_imports_only_the_classes_its_file_names(weeks, tmp_path):
+def test_loading_a_model_imports_only_the_classes_its_file_names(weeks, fit, tmp_path):
     """skops' own trust list would import every scikit-learn estimator (~1 s per stage)."""
-    _, bundle = fitted("full", SGD, weeks)
+    bundle = fit(SGD, weeks)
     bundles.save(bundle, tmp_path / "m")
     code = ("import sys; from iterate.repo import bundles; m = bundles.load(sys.argv[1]); "
             "print(type(m.pipeline[-1]).__name__, 'sklearn.gaussian_process' in sys.modules, "

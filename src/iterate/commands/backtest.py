@@ -132,30 +132,25 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 class Progress:
-    """A one-line progress bar redrawn with ``\\r`` on a terminal; silent otherwise."""
+    """A tqdm bar of the scored batches (with the time left) on a terminal; silent otherwise."""
 
-    def __init__(self, stream: Any, width: int = 30):
+    def __init__(self, stream: Any):
         self.stream = stream
-        self.width = width
-        self.start = time.perf_counter()
-        self.first: float | None = None  # when the first batch was done (after the first fit)
         self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int, batch: Any) -> None:
         if not self.live:
             return
-        now = time.perf_counter()
-        if self.first is None:
-            self.first = now
-        filled = round(self.width * done / total)
-        left = f", ~{(now - self.first) / (done - 1) * (total - done):.0f} s left" \
-            if done > 1 else ""
-        self.stream.write(f"\rbacktest [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{done}/{total} batches, {batch.start}, {now - self.start:.0f} s"
-                          f"{left} ")
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=self.stream, desc="backtest", unit=" batches",
+                            ncols=100, mininterval=0)
+        self.bar.set_postfix_str(batch.start, refresh=False)
+        self.bar.update(done - self.bar.n)
         if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
+            self.bar.close()
 
 
 # --------------------------------------------------------------------------- outputs
@@ -250,16 +245,12 @@ def table_text(summary: dict[str, Any]) -> str:
                      str(info["refits"]), str(info["partial_fits"]), str(info["promotions"]),
                      f"{info['fit_seconds']:.1f}", f"{info['check_seconds']:.1f}",
                      f"{info['rows_trained']:,}"])
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    from iterate.core import tables
+
     b = summary["batches"]
-    lines.insert(0, f"mean over {b['scored']} scored batches ({b['first_scored'][:10]} .. "
-                    f"{b['last_scored'][-10:]}, {b['rows_scored']:,} rows), each batch scored "
-                    "before the policy learnt from it:")
-    return "\n".join(lines)
+    return (f"mean over {b['scored']} scored batches ({b['first_scored'][:10]} .. "
+            f"{b['last_scored'][-10:]}, {b['rows_scored']:,} rows), each batch scored before the "
+            "policy learnt from it:\n" + tables.text(header, body, right=range(1, len(header))))
 
 
 if __name__ == "__main__":

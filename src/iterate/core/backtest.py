@@ -9,7 +9,7 @@ the same batches. The policies:
 - ``incremental``: ``partial_fit`` on each new batch, the feature transformer frozen at the
   first fit (as ``train.mode: incremental`` does);
 - ``drift-triggered``: a full refit on the window when :func:`iterate.core.drift.compare` of the new
-  batch against the model's training reference makes :func:`iterate.core.drift.recommend` say
+  batch against the model's training reference makes :func:`iterate.core.policy.recommend` say
   ``"full"`` (the reference is a sample of the training rows with the model's score, as the
   drift stage keeps it);
 - ``gated``: the loop itself. On batch ``t`` a candidate trained on the ``window`` batches
@@ -42,14 +42,12 @@ import pandas as pd
 
 from iterate.core import batches as batches_module
 from iterate.core import contract as contract_module
-from iterate.core import drift, evaluate, gate, replay, training
+from iterate.core import drift, evaluate, gate, policy, replay, training
 from iterate.errors import ContractError, IterateError
 from iterate.params import Contract, Drift, Evaluate, Gate, Model
 
 POLICIES: tuple[str, ...] = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
 METRICS: tuple[str, ...] = ("roc_auc", "f1", "log_loss")
-DRIFT_OPTIONS = ("alpha", "correction", "psi_threshold", "js_threshold", "bins", "min_samples",
-                 "share_threshold")
 KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT = "keep", "refit", "partial_fit", "promote", "reject"
 DIGITS = 6
 
@@ -199,7 +197,7 @@ def _fit(x: list[pd.DataFrame], y: list[np.ndarray], indices: tuple[int, ...], m
     rows = pd.concat([x[i] for i in indices], ignore_index=True)
     labels = np.concatenate([y[i] for i in indices])
     start = time.process_time()
-    pipeline = training.fit_full(training.build(model, contract), rows, labels)
+    pipeline = training.fit_full(model, contract, rows, labels)
     return pipeline, time.process_time() - start, len(labels)
 
 
@@ -228,8 +226,6 @@ class Lab:
         self.score_column = "score" if "score" not in (*features, label) else "__score__"
         self.kinds = drift.kinds_from_contract(settings.contract)
         self.kinds.update({self.score_column: "numeric", label: "categorical"})
-        self.drift_options = drift.DriftOptions(
-            **{f: getattr(settings.drift, f) for f in DRIFT_OPTIONS})
         self._fits: dict[tuple[int, ...], Fitted] = {}
         self._proba: dict[tuple[str, int], np.ndarray] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -375,10 +371,8 @@ class DriftTriggered(Policy):
         reference = lab.reference(self.model)
         columns = [*s.contract.features, s.contract.label]
         current = lab.batches[t].frame[columns].assign(**{lab.score_column: proba})
-        report = drift.compare(reference, current, lab.kinds, lab.drift_options)
-        advice, reasons = drift.recommend(report, has_new_data=True,
-                                          severe_psi=s.drift.severe_psi,
-                                          severe_unseen_share=s.drift.severe_unseen_share)
+        report = drift.compare(reference, current, lab.kinds, s.drift)
+        advice, reasons = policy.recommend(report, has_new_data=True)
         seconds = time.process_time() - start
         if advice == "full":
             return self._refit(t, "; ".join(reasons), seconds)
@@ -396,16 +390,11 @@ class Gated(Policy):
                                                  "production": self.model.key}, "metrics": {}}
         slices: dict[str, Any] = {"column": s.evaluate.slice_column, "values": {}}
         if candidate.key != self.model.key:
-            y, pc = lab.y[t], lab.proba(candidate, t)
-            options = {"confidence": s.evaluate.confidence, "resamples": s.evaluate.resamples,
-                       "seed": s.evaluate.seed}
-            evaluation["metrics"] = evaluate.to_dict(
-                evaluate.compare(y, pc, proba, s.model.threshold, **options))
+            values = None  # slices only where the gate guards them
             if s.evaluate.slice_column and s.gate.slices is not None:
                 values = lab.batches[t].frame[s.evaluate.slice_column].astype(str).to_numpy()
-                slices["values"] = evaluate.to_dict(evaluate.compare_slices(
-                    y, pc, proba, values, s.model.threshold, min_rows=s.evaluate.min_slice_rows,
-                    **options))
+            evaluation["metrics"], slices = evaluate.candidate_vs_production(
+                lab.y[t], lab.proba(candidate, t), proba, s.model.threshold, s.evaluate, values)
         verdict = gate.decide(evaluation, slices, s.gate)
         seconds = time.process_time() - start
         note = "; ".join(verdict.reasons)
@@ -494,11 +483,11 @@ def _replay(lab: Lab, initial: Fitted,
     total = len(batches) - settings.warmup
     for t in range(settings.warmup, len(batches)):
         y = lab.y[t]
-        for name, policy in policies.items():
-            model = policy.model
+        for name, updater in policies.items():
+            model = updater.model
             proba = lab.proba(model, t)
             scores = evaluate.score(y, proba, threshold)
-            action = policy.learn(t, proba)  # only now does the policy see batch t's labels
+            action = updater.learn(t, proba)  # only now does the policy see batch t's labels
             steps[name].append(Step(
                 batch=t, metrics={m: scores[m] for m in METRICS}, model=model.key,
                 trained=model.trained, action=action.kind, note=action.note,

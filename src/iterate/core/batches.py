@@ -39,6 +39,12 @@ def batch_id(start: datetime, end: datetime, precise: bool = False) -> str:
     return f"{start.astimezone(UTC).strftime(fmt)}_{end.astimezone(UTC).strftime(fmt)}"
 
 
+def order_key(batch_id: str) -> tuple[str, ...]:
+    """Sorts ids in time order: by their start, then their end (a day sorts before the times
+    within it, so a precise id of a second batch of the same days sorts after the first's)."""
+    return tuple(batch_id.split("_"))
+
+
 def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

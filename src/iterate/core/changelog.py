@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from iterate.core import tables
+
 SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 
 
@@ -118,11 +120,7 @@ def history_table(entries: list[dict[str, Any]]) -> str:
                      f"{len(data['batches'])} batches, {data['rows']} rows",
                      _num(auc.get("candidate")), _num(auc.get("delta"), signed=True),
                      _short(e["reason"])])
-    widths = [max(len(str(r[i])) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text(header, body)
 
 
 def _version(version: str | None) -> str:
@@ -130,8 +128,13 @@ def _version(version: str | None) -> str:
 
 
 def _data(d: dict[str, Any]) -> str:
-    return (f"{len(d['batches'])} batches, {d['start']} .. {d['end']}, {d['rows']} rows"
-            if d.get("batches") else "none recorded")
+    """The batches an entry trained on and, when it continued an earlier model, all it has seen."""
+    own = (f"{len(d['batches'])} batches, {d['start']} .. {d['end']}, {d['rows']} rows"
+           if d.get("batches") else "none recorded")
+    seen = d.get("seen")
+    if seen and seen["count"] > len(d.get("batches") or []):
+        own += f"; has seen {seen['count']} batches, {seen['first']} .. {seen['last']}"
+    return own
 
 
 def _change(c: dict[str, Any]) -> str:

@@ -17,7 +17,9 @@ the dataset share. Every score of every column is reported, whatever its status.
 Missing values (None, NaN, NaT; for numeric columns also +-inf) are left out of every test and
 score; each sample's missing rate is reported. The prediction score and the label can be
 compared like any feature: add them as columns and declare their kind (``"numeric"`` and
-``"categorical"``). Only numpy, pandas and scipy are imported; no file I/O.
+``"categorical"``). The thresholds are params' ``drift`` section (:class:`iterate.params.Drift`,
+validated there). Only numpy, pandas and scipy are imported; no file I/O. What to do about a
+drift report is :mod:`iterate.core.policy`'s job.
 """
 
 from __future__ import annotations
@@ -25,68 +27,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from iterate.params import Drift
+
 KINDS: tuple[str, ...] = ("numeric", "categorical")
-CORRECTIONS: tuple[str, ...] = ("holm", "bh", "none")
 STATUSES: tuple[str, ...] = ("drift", "stable", "insufficient_data")
 PSI_EPS = 1e-4
+DEFAULTS = Drift()  # params.yaml's drift section when it sets nothing
 KIND_OF_DTYPE = {"int": "numeric", "float": "numeric", "category": "categorical"}
 
 
-@dataclass(frozen=True)
-class DriftOptions:
-    """Thresholds of one comparison (built by the caller from params.yaml).
-
-    Attributes
-    ----------
-    alpha : float
-        Significance level of the corrected p-values.
-    correction : {"holm", "bh", "none"}
-        Multiple-testing correction across the tested columns of one comparison: Holm-Bonferroni
-        (family-wise error), Benjamini-Hochberg (false discovery rate) or none.
-    psi_threshold : float
-        Smallest PSI of a drifting numeric column (0.1 moderate, 0.2 significant shift).
-    js_threshold : float
-        Smallest Jensen-Shannon distance (base 2, in [0, 1]) of a drifting categorical column.
-    bins : int
-        PSI bins, cut at the reference's quantiles (fewer when quantiles coincide).
-    min_samples : int
-        Fewer non-missing values than this in either sample: ``"insufficient_data"``.
-    share_threshold : float
-        The dataset drifts when the share of drifting columns (among those tested) is >= this.
-    """
-
-    alpha: float = 0.05
-    correction: Literal["holm", "bh", "none"] = "holm"
-    psi_threshold: float = 0.2
-    js_threshold: float = 0.1
-    bins: int = 10
-    min_samples: int = 30
-    share_threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
-        if self.correction not in CORRECTIONS:
-            raise ValueError(f"correction must be one of {CORRECTIONS}, got {self.correction!r}")
-        for name in ("psi_threshold", "js_threshold"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        for name, low in (("bins", 2), ("min_samples", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 < self.share_threshold <= 1.0:
-            raise ValueError(f"share_threshold must be in (0, 1], got {self.share_threshold}")
-
-
-DEFAULT_OPTIONS = DriftOptions()
 
 
 @dataclass(frozen=True)
@@ -133,7 +88,7 @@ class DriftReport:
     drifted: list[str]
     share: float
     dataset_drift: bool
-    options: DriftOptions
+    options: Drift
 
     @property
     def tested(self) -> int:
@@ -164,8 +119,9 @@ def holm(p_values: Any) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (reject where adjusted < alpha: FWER <= alpha).
 
     ``adj[(i)] = max_{j <= i} min(1, (m - j + 1) * p[(j)])`` over the ascending order, as
-    statsmodels' ``multipletests(method="holm")``. NaN entries are not tests: they stay NaN and
-    do not count in ``m``.
+    statsmodels' ``multipletests(method="holm")``; written here, as scipy has no Holm step (and
+    statsmodels is a large dependency for four lines). NaN entries are not tests: they stay NaN
+    and do not count in ``m``.
 
     Parameters
     ----------
@@ -176,38 +132,28 @@ def holm(p_values: Any) -> np.ndarray:
     numpy.ndarray
         Adjusted p-values in the input order.
     """
-    p = _p_array(p_values)
-    out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    order = idx[np.argsort(p[idx], kind="stable")]
-    m = order.size
-    adjusted = np.maximum.accumulate(p[order] * np.arange(m, 0, -1))
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
+    def step_down(p: np.ndarray) -> np.ndarray:
+        order = np.argsort(p, kind="stable")
+        out = np.empty_like(p)
+        out[order] = np.minimum(np.maximum.accumulate(p[order] * np.arange(p.size, 0, -1)), 1.0)
+        return out
+
+    return _of_tested(p_values, step_down)
 
 
 def benjamini_hochberg(p_values: Any) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (reject where adjusted < alpha: FDR <= alpha).
+    """Benjamini-Hochberg adjusted p-values (reject where adjusted < alpha: FDR <= alpha), by
+    ``scipy.stats.false_discovery_control``; as :func:`holm` otherwise."""
+    return _of_tested(p_values, lambda p: stats.false_discovery_control(p, method="bh"))
 
-    ``adj[(i)] = min_{j >= i} min(1, m / j * p[(j)])`` over the ascending order, as
-    statsmodels' ``multipletests(method="fdr_bh")``. NaN entries stay NaN, not counted in ``m``.
 
-    Parameters
-    ----------
-    p_values : array of float in [0, 1] or NaN, shape (m,)
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values in the input order.
-    """
+def _of_tested(p_values: Any, adjust: Any) -> np.ndarray:
+    """``adjust`` applied to the non-NaN p-values; NaN (not a test) stays NaN."""
     p = _p_array(p_values)
     out = np.full(p.shape, np.nan)
-    idx = np.flatnonzero(~np.isnan(p))
-    order = idx[np.argsort(p[idx], kind="stable")]
-    m = order.size
-    raw = p[order] * m / np.arange(1, m + 1)
-    out[order] = np.minimum(np.minimum.accumulate(raw[::-1])[::-1], 1.0)
+    tested = ~np.isnan(p)
+    if tested.any():
+        out[tested] = adjust(p[tested])
     return out
 
 
@@ -341,7 +287,7 @@ def _missing(n_missing: int, n_rows: int) -> float:
     return n_missing / n_rows if n_rows else math.nan
 
 
-def _numeric(name: str, ref: pd.Series, cur: pd.Series, o: DriftOptions) -> dict[str, Any]:
+def _numeric(name: str, ref: pd.Series, cur: pd.Series, o: Drift) -> dict[str, Any]:
     def values(s: pd.Series, which: str) -> np.ndarray:
         try:
             return s.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -426,16 +372,11 @@ def kinds_from_schema(input_schema: Mapping[str, Mapping[str, Any]]) -> dict[str
     return out
 
 
-def options_from(section: Any) -> DriftOptions:
-    """:class:`DriftOptions` from anything carrying its fields, e.g. params' ``drift``."""
-    return DriftOptions(**{f.name: getattr(section, f.name) for f in fields(DriftOptions)})
-
-
 def compare(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     kinds: Mapping[str, str],
-    options: DriftOptions = DEFAULT_OPTIONS,
+    options: Drift = DEFAULTS,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` on every column of ``kinds``.
 
@@ -448,7 +389,8 @@ def compare(
     kinds : mapping
         ``{column: "numeric" | "categorical"}``, in the order to report. Add the prediction
         score (numeric) and the label (categorical) as extra columns to watch them too.
-    options : DriftOptions
+    options : iterate.params.Drift
+        The thresholds (params' ``drift`` section).
 
     Returns
     -------
@@ -491,70 +433,6 @@ def compare(
                        options=options)
 
 
-def recommend(
-    report: DriftReport,
-    *,
-    has_new_data: bool,
-    severe_psi: float = 0.5,
-    severe_js: float | None = None,
-    severe_unseen_share: float = 0.05,
-) -> tuple[str, list[str]]:
-    """Retraining advice from a drift report: ``"keep"``, ``"incremental"`` or ``"full"``.
-
-    Reasoning:
-
-    - ``"full"``: the data the model learnt from no longer describes what it sees, so updating
-      it in small steps would keep the stale structure. That is the case when the dataset drifts
-      (share of drifting columns >= ``options.share_threshold``), when a drifting column moved
-      severely (PSI >= ``severe_psi``, 0.5 being far beyond PSI's 0.25 "major shift" rule of
-      thumb; or Jensen-Shannon >= ``severe_js``, by default twice ``options.js_threshold``), or
-      when categories the model never saw make up >= ``severe_unseen_share`` of a column's
-      current values (the model has no learnt behaviour for them).
-    - ``"incremental"``: some column drifts, but mildly, or there are new labelled rows; the
-      model is still valid and cheap updates keep it current.
-    - ``"keep"``: nothing drifts and nothing new to learn from.
-
-    Only columns with enough data count: a 10-row batch with a huge PSI is noise.
-
-    Parameters
-    ----------
-    report : DriftReport
-    has_new_data : bool
-        Whether labelled rows arrived since the production model was trained.
-    severe_psi, severe_js, severe_unseen_share : float
-        Levels that make a drifting (or, for unseen categories, tested) column severe.
-
-    Returns
-    -------
-    tuple
-        ``(advice, reasons)``, reasons as human-readable sentences (never empty).
-    """
-    js_severe = 2.0 * report.options.js_threshold if severe_js is None else severe_js
-    full: list[str] = []
-    mild: list[str] = []
-    if report.dataset_drift:
-        full.append(f"dataset drift: {len(report.drifted)} of {report.tested} tested columns "
-                    f"drift (share {report.share:.2f} >= {report.options.share_threshold})")
-    for c in report.columns:
-        if c.status == "insufficient_data":
-            continue
-        severe_level = severe_psi if c.kind == "numeric" else js_severe
-        if c.status == "drift":
-            line = f"{c.name}: {c.effect} {c.effect_size:.3f}"
-            if c.effect_size >= severe_level:
-                full.append(f"{line} >= {severe_level} (severe drift)")
-            else:
-                mild.append(f"{line} (drift)")
-        if c.unseen_share >= severe_unseen_share:
-            full.append(f"{c.name}: {c.unseen_share:.1%} of current values are categories "
-                        f"never seen in training ({len(c.unseen_categories)} new)")
-    if full:
-        return "full", full + mild
-    if mild or has_new_data:
-        return "incremental", mild + (["new labelled data"] if has_new_data else [])
-    return "keep", ["no column drifts and no new labelled data"]
-
-
 def _num(x: Any) -> float | None:
     if x is None:
         return None
@@ -578,8 +456,7 @@ def to_dict(report: DriftReport) -> dict[str, Any]:
 
         {"dataset_drift": bool, "share": float | None, "drifted_columns": [name, ...],
          "n_columns": int, "n_tested": int,
-         "options": {alpha, correction, psi_threshold, js_threshold, bins, min_samples,
-                     share_threshold},
+         "options": {every field of params' drift section},
          "columns": {name: {"kind", "status", "test", "statistic", "p_value",
                             "p_value_corrected", "effect", "effect_size", "wasserstein",
                             "n_reference", "n_current", "missing_reference",

@@ -21,11 +21,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from iterate.core.metrics import METRICS
+
+if TYPE_CHECKING:  # annotations only
+    from iterate.params import Evaluate as EvaluateParams
 
 THRESHOLD_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1")
 LOSS_METRICS: tuple[str, ...] = ("log_loss", "brier")
@@ -497,3 +500,32 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, (int, float, np.integer, np.floating)) and not isinstance(obj, bool):
         return _round(obj)
     raise TypeError(f"to_dict: cannot convert {type(obj).__name__}")
+
+
+def candidate_vs_production(y_true: Any, candidate: Any, production: Any, threshold: float,
+                            options: EvaluateParams,
+                            slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The candidate against production on the same rows, as the gate reads it.
+
+    Parameters
+    ----------
+    y_true, candidate, production, threshold
+        As :func:`compare` (``production`` may be None).
+    options : iterate.params.Evaluate
+        The CI's confidence, resamples and seed; the slices' column and fewest rows.
+    slice_values : array of str, optional
+        Each row's value of ``options.slice_column``; without it, no slices.
+
+    Returns
+    -------
+    tuple
+        ``(metrics, slices)``: :func:`to_dict` of :func:`compare`, and
+        ``{"column", "min_rows", "values"}`` with :func:`to_dict` of :func:`compare_slices`.
+    """
+    ci = {"confidence": options.confidence, "resamples": options.resamples, "seed": options.seed}
+    metrics = to_dict(compare(y_true, candidate, production, threshold, **ci))
+    values = {} if slice_values is None else to_dict(compare_slices(
+        y_true, candidate, production, slice_values, threshold,
+        min_rows=options.min_slice_rows, **ci))
+    return metrics, {"column": options.slice_column, "min_rows": options.min_slice_rows,
+                     "values": values}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from iterate.core import tables
 from iterate.core.batches import BatchInfo
 
 SHOWN = (("f1", "F1"), ("roc_auc", "ROC AUC"))
@@ -36,11 +37,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         verdict = row["verdict"].replace("_", " ")
         cells.append(f"{verdict} -> v{row['version']}" if row["version"] else verdict)
         body.append(cells)
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return tables.text(header, body)
 
 
 def _num(value: float | None) -> str:

@@ -1,9 +1,10 @@
-"""Decide what a training run does and describe the result: full refit, or an incremental
-update of the production model on the batches it has not seen.
+"""Fit and describe models: the full fit of a pipeline on given rows, or an incremental update
+of the production model on the batches it has not seen.
 
-A full refit of a training file (:func:`fit_file`) streams it: up to ``FIT_ROWS`` rows it gives
-the very model :func:`fit` gives on the same rows as a DataFrame; beyond, the feature
-transformer is fitted on a sample and the estimator on a float32 matrix, to bound memory.
+A full fit is :func:`fit_features` (the transformer, on the rows given) then
+:func:`fit_estimator` (the estimator, on the transformer's output): :func:`fit_full` does both
+on a DataFrame (the backtest); :mod:`iterate.repo.streaming` supplies the rows and matrices of
+a training file read in chunks (the train stage).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from iterate.core import batches
 from iterate.errors import IterateError
 from iterate.params import Contract, Model, asdict
 
@@ -57,9 +59,56 @@ def build(model: Model, contract: Contract) -> Pipeline:
     return Pipeline([("features", transformer), ("estimator", estimator)])
 
 
-def fit_full(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
+EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting's "auto": early stopping above this
+
+
+def fit_full(model: Model, contract: Contract, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    """A full fit of a new pipeline on the rows ``x`` with labels ``y``."""
+    pipeline = fit_features(model, contract, x, y)
+    split = validation_split(pipeline[-1], y, model.seed)
+    parts = [x] if split is None else [x.iloc[rows] for rows in split]
+    return fit_estimator(pipeline, [pipeline[0].transform(part) for part in parts], y, split)
+
+
+def fit_features(model: Model, contract: Contract, rows: pd.DataFrame,
+                 y: np.ndarray) -> Pipeline:
+    """A new pipeline whose feature transformer is fitted on ``rows`` (its estimator is not
+    fitted yet); ``y`` are the labels of every training row."""
     require_both_classes(y)
-    return pipeline.fit(x, y)
+    pipeline = build(model, contract)
+    pipeline.named_steps["features"].fit(rows)
+    return pipeline
+
+
+def validation_split(estimator: Any, y: np.ndarray,
+                     seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The positions of the training and validation rows of HistGradientBoosting's early
+    stopping: a stratified split of its ``validation_fraction``, drawn with the model's seed, when
+    there are more than ``EARLY_STOPPING_ROWS`` rows; None when it does not stop early."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import train_test_split
+
+    if not isinstance(estimator, HistGradientBoostingClassifier) or len(y) <= EARLY_STOPPING_ROWS:
+        return None
+    return tuple(train_test_split(np.arange(len(y)), test_size=estimator.validation_fraction,
+                                  stratify=y, random_state=seed))
+
+
+def fit_estimator(pipeline: Pipeline, matrices: list[Any], y: np.ndarray,
+                  split: tuple[np.ndarray, np.ndarray] | None) -> Pipeline:
+    """Fit the final estimator on the transformer's output: ``matrices`` holds the training
+    rows' (without ``split``) or the training and validation parts' (with it), so no matrix is
+    copied. HistGradientBoosting stops early on the validation part, or never without one."""
+    estimator = pipeline[-1]
+    if split is None:
+        if hasattr(estimator, "early_stopping"):
+            estimator.set_params(early_stopping=False)
+        estimator.fit(matrices[0], y)
+    else:
+        train, held_out = split
+        estimator.set_params(early_stopping=True).fit(
+            matrices[0], y[train], X_val=matrices[1], y_val=y[held_out])
+    return pipeline
 
 
 def require_both_classes(y: np.ndarray) -> None:
@@ -107,7 +156,7 @@ def _known_categories(pipeline: Pipeline) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Plan:
-    mode: str  # "full" | "incremental" | "unchanged"
+    mode: str  # "incremental" | "unchanged"
     rows: pd.DataFrame  # the rows this run fits on
     note: str
 
@@ -135,18 +184,16 @@ def full_refit_note(mode: str, production: dict[str, Any] | None, rows: int) -> 
     return None
 
 
-def plan(mode: str, model: Model, train: pd.DataFrame, production: dict[str, Any] | None) -> Plan:
-    """Choose the rows and the mode; ``production`` is the production model's metadata."""
-    note = full_refit_note(mode, production, len(train))
-    if note is not None:
-        return Plan("full", train, note)
+def plan(model: Model, train: pd.DataFrame, production: dict[str, Any]) -> Plan:
+    """The rows of an incremental update: those of the training batches after the last one the
+    production model has seen (``production`` is its metadata)."""
     if production["kind"] != model.kind:
         raise IterateError(
             f"train: train.mode incremental continues the production model "
             f"({production['kind']}), but model.kind is {model.kind}; set train.mode: full to "
             "switch kinds")
-    seen = set(production["seen_batches"])
-    unseen = train[~train["batch_id"].isin(seen)]
+    last = batches.order_key(production["seen"]["last"])
+    unseen = train[train["batch_id"].map(lambda b: batches.order_key(b) > last)]
     if unseen.empty:
         return Plan("unchanged", unseen, "production has seen every training batch: unchanged")
     return Plan("incremental", unseen,
@@ -154,26 +201,38 @@ def plan(mode: str, model: Model, train: pd.DataFrame, production: dict[str, Any
                 "batch(es)")
 
 
-def fit(plan: Plan, model: Model, contract: Contract,
-        production: Bundle | None) -> Bundle:
-    """Fit per ``plan`` and return the candidate with its metadata."""
+def update(plan: Plan, model: Model, contract: Contract, production: Bundle) -> Bundle:
+    """The production model continued on the plan's rows (or unchanged), with its metadata."""
     x, y = plan.rows[contract.features], plan.rows[contract.label].to_numpy()
-    trained = sorted(plan.rows["batch_id"].unique().tolist())
-    if plan.mode == "full":
-        pipeline = fit_full(build(model, contract), x, y)
-        return describe(pipeline, plan.mode, plan.note, model, contract, trained=trained, y=y,
-                       seen=trained, schema=input_schema(contract, pipeline, x))
+    trained = sorted(plan.rows["batch_id"].unique().tolist(), key=batches.order_key)
     pipeline = production.pipeline
     if plan.mode == "incremental":
         fit_incremental(pipeline, x, y)
     return describe(pipeline, plan.mode, plan.note, model, contract, trained=trained, y=y,
-                   seen=sorted(set(production.meta["seen_batches"]) | set(trained)),
-                   schema=production.meta["input_schema"], parent=production.meta["sha256"])
+                    seen=seen_after(production.meta["seen"], trained),
+                    schema=production.meta["input_schema"], parent=production.meta["sha256"])
+
+
+def seen_range(trained: list[str]) -> dict[str, Any]:
+    """What a model fitted from scratch on the batches ``trained`` (in time order) has seen."""
+    return {"first": trained[0] if trained else None, "last": trained[-1] if trained else None,
+            "count": len(trained)}
+
+
+def seen_after(seen: dict[str, Any], trained: list[str]) -> dict[str, Any]:
+    """``seen`` extended by the batches ``trained`` (in time order, all after ``seen``'s last):
+    its first, last and count, never the list, so metadata stays the same size over time."""
+    if not trained:
+        return seen
+    return {"first": seen["first"] or trained[0], "last": trained[-1],
+            "count": seen["count"] + len(trained)}
 
 
 def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contract, *,
-            trained: list[str], y: np.ndarray, seen: list[str], schema: dict[str, Any],
-            parent: str | None = None) -> Bundle:
+             trained: list[str], y: np.ndarray, seen: dict[str, Any], schema: dict[str, Any],
+             parent: str | None = None) -> Bundle:
+    """The bundle of a fitted ``pipeline``: its own batches (``trained``) and the range and
+    count of every batch it has learnt from (``seen``, see :func:`seen_range`)."""
     meta = {
         "kind": model.kind,
         "mode": mode,
@@ -184,7 +243,7 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
         "label": contract.label,
         "trained_batches": trained,
         "trained_rows": len(y),
-        "seen_batches": seen,
+        "seen": seen,
         "parent_sha256": parent,
         "input_schema": schema,
         "output": {"classes": [0, 1], "probability_of": 1, "threshold": model.threshold},

@@ -48,7 +48,7 @@ MAX_MODEL_BYTES = 256 * 2**20
 MAX_META_BYTES = 16 * 2**20
 META_KEYS = {"sha256": str, "kind": str, "model_params": dict, "features": list, "label": str,
              "threshold": (int, float), "input_schema": dict, "output": dict,
-             "seen_batches": list}
+             "seen": dict}
 UNNAMED_NODES = frozenset({"JsonNode", "CachedNode"})  # plain JSON; a node already vetted: safe
 REFERENCE_ROWS = 12  # rows of the generated frame the reference pipeline is fitted on
 FREQUENT_ROWS = 8  # of which hold a category's first value (the others are infrequent ones)

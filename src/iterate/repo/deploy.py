@@ -88,12 +88,11 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     branch = require_deployment_tip(p, entries, "promote")
     breaking = any(c["kind"] == "breaking" for c in verdict.get("compatibility", []))
     version = registry.next_version(entries, meta, breaking, used=released.versions)
-    seen = set(meta["seen_batches"])
     replaced = registry.current(entries)
     entry = registry.promotion(
         version, meta, evaluation, verdict, read_json(SLICES, STALE),
         replaced=replaced["version"] if replaced else None,
-        data=batches.summary([b for b in store.list_batches(RAW) if b.id in seen]),
+        data=batches.summary(store.read_infos(RAW, meta["trained_batches"])),
         dvc_out={}, reason=one_line(reason) if force else "; ".join(verdict["reasons"]),
         forced=force, commit=vcs.git_head(), time=batches.iso(datetime.now(UTC)))
     entry["branch"] = branch

@@ -64,7 +64,7 @@ def prediction_drift(p) -> dict:
 
     Labels are not known at scoring time, so the label rate is not compared here.
     """
-    from iterate.core import drift
+    from iterate.core import drift, policy
 
     bundle, version = production_bundle()
     logs = sorted(PREDICTIONS.glob(f"*_v{version}.parquet"))
@@ -74,9 +74,7 @@ def prediction_drift(p) -> dict:
     scored = pd.concat([pd.read_parquet(f) for f in logs], ignore_index=True)
     reference = bundles.read_reference(PRODUCTION)
     kinds = {**drift.kinds_from_schema(bundle.meta["input_schema"]), "score": "numeric"}
-    options = drift.options_from(p.drift)
-    report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, options)
-    advice, reasons = drift.recommend(report, has_new_data=False, severe_psi=p.drift.severe_psi,
-                                      severe_unseen_share=p.drift.severe_unseen_share)
+    report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, p.drift)
+    advice, reasons = policy.recommend(report, has_new_data=False)
     return {"version": version, "logs": len(logs), "rows": len(scored),
             "recommendation": advice, "reasons": reasons, **drift.to_dict(report)}

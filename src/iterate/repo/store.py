@@ -24,14 +24,20 @@ def list_batches(raw_dir: str | Path) -> list[BatchInfo]:
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         return []
-    infos = []
-    for path in raw_dir.glob("*.parquet"):
-        meta = pq.read_schema(path).metadata or {}
-        if META_KEY not in meta:
-            raise IterateError(f"{path}: not a landed batch (no {META_KEY.decode()} metadata); "
-                               "move it out of data/raw and land it with `iterate land`")
-        infos.append(BatchInfo.from_json(meta[META_KEY]))
-    return in_order(infos)
+    return in_order([_info(path) for path in raw_dir.glob("*.parquet")])
+
+
+def read_infos(raw_dir: str | Path, batch_ids: list[str]) -> list[BatchInfo]:
+    """The named batches, oldest first (reads only their Parquet footers)."""
+    return in_order([_info(batch_path(raw_dir, b)) for b in batch_ids])
+
+
+def _info(path: Path) -> BatchInfo:
+    meta = pq.read_schema(path).metadata or {}
+    if META_KEY not in meta:
+        raise IterateError(f"{path}: not a landed batch (no {META_KEY.decode()} metadata); "
+                           "move it out of data/raw and land it with `iterate land`")
+    return BatchInfo.from_json(meta[META_KEY])
 
 
 def batch_path(raw_dir: str | Path, batch_id: str) -> Path:

@@ -7,8 +7,6 @@ reference sample; a second (:func:`transform`) fills the matrix chunk by chunk.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iterate.core import features, training
+from iterate.core import batches, features, training
 from iterate.params import Contract, Model
 
 CHUNK_ROWS = 100_000
@@ -29,7 +27,7 @@ CHUNK_ROWS = 100_000
 class Scan:
     rows: int
     labels: np.ndarray
-    batch_ids: list[str]  # sorted
+    batch_ids: list[str]  # in time order
     extremes: pd.DataFrame  # row 0: each numeric column's minimum, row 1: its maximum
     to_fit: pd.DataFrame | None  # the features of the rows the transformer is fitted on
     reference: pd.DataFrame  # the features and label of the reference sample
@@ -72,8 +70,9 @@ def scan(path: str | Path, contract: Contract, fit_size: int, reference_size: in
         ranges.add(batch)
         to_fit.add(start, batch)
         reference.add(start, batch)
-    return Scan(rows=rows, labels=np.concatenate(labels), batch_ids=sorted(batch_ids),
-                extremes=ranges.frame(), to_fit=to_fit.frame(), reference=reference.frame())
+    return Scan(rows=rows, labels=np.concatenate(labels),
+                batch_ids=sorted(batch_ids, key=batches.order_key), extremes=ranges.frame(),
+                to_fit=to_fit.frame(), reference=reference.frame())
 
 
 def transform(path: str | Path, transformer: Any, columns: list[str], rows: int, dtype: type,
@@ -214,62 +213,25 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
              reference_rows: int, fit_rows: int = FIT_ROWS) -> training.Bundle:
     """A full refit on a training Parquet file, read in chunks, with its reference sample.
 
-    Up to ``fit_rows`` rows this is :func:`fit` of the whole file. Beyond, the transformer is
+    The fit is :func:`iterate.core.training.fit_full`'s, fed from the file: up to ``fit_rows``
+    rows it is the same model as ``fit_full`` of the whole file. Beyond, the transformer is
     fitted on ``fit_rows`` sampled rows plus the first row of each category value, and the
-    estimator on float32 rows, split beforehand as HistGradientBoosting would split them for
-    early stopping (the same model, without its copies of the matrix).
+    estimator on float32 rows.
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
-    training.require_both_classes(scanned.labels)
-    pipeline = training.build(model, contract)
-    transformer = pipeline.named_steps["features"].fit(scanned.to_fit)
+    labels = scanned.labels
+    pipeline = training.fit_features(model, contract, scanned.to_fit, labels)
     fitted_on, scanned.to_fit = len(scanned.to_fit), None  # free them before the matrix
-    estimator, labels = pipeline[-1], scanned.labels
-    if scanned.rows <= fit_rows:
-        [matrix] = transform(path, transformer, contract.features, scanned.rows,
-                                       np.float64)
-        estimator.fit(matrix, labels)
-    else:
+    if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
-        _fit_large(estimator, path, transformer, contract, labels)
+    split = training.validation_split(pipeline[-1], labels, model.seed)
+    matrices = transform(path, pipeline.named_steps["features"], contract.features,
+                         scanned.rows, np.float64 if scanned.rows <= fit_rows else np.float32,
+                         parts=list(split) if split else None)
+    training.fit_estimator(pipeline, matrices, labels, split)
+    del matrices
     bundle = training.describe(pipeline, "full", note, model, contract, trained=scanned.batch_ids,
-                     y=labels, seen=scanned.batch_ids,
-                     schema=training.input_schema(contract, pipeline, scanned.extremes))
+                               y=labels, seen=training.seen_range(scanned.batch_ids),
+                               schema=training.input_schema(contract, pipeline, scanned.extremes))
     bundle.reference = scanned.reference.assign(score=bundle.predict_proba(scanned.reference))
     return bundle
-
-
-def _fit_large(estimator: Any, path: str | Path, transformer: Any, contract: Contract,
-               labels: np.ndarray) -> None:
-    """Fit on float32 rows; hand HistGradientBoosting its early-stopping split ready-made."""
-    split = early_stopping_split(estimator, labels)
-    matrices = transform(path, transformer, contract.features, len(labels),
-                                   np.float32, parts=list(split) if split else None)
-    if split is None:
-        estimator.fit(matrices[0], labels)
-        return
-    y_train, y_held_out = labels[split[0]], labels[split[1]]
-    del split  # the positions: as much memory as the labels
-    estimator.fit(matrices[0], y_train, X_val=matrices[1], y_val=y_held_out)
-
-
-def early_stopping_split(estimator: Any, labels: np.ndarray) -> tuple[np.ndarray, ...] | None:
-    """The positions of the training and validation rows HistGradientBoosting's ``fit(X, y)``
-    draws for early stopping (its seed, fraction and stratification), or None when it would
-    draw none. Passing both parts to ``fit`` gives the same model without copying X."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
-
-    if not isinstance(estimator, HistGradientBoostingClassifier):
-        return None
-    fraction, rows = estimator.validation_fraction, len(labels)
-    if fraction is None or estimator.early_stopping is False:
-        return None
-    held_out = fraction if isinstance(fraction, numbers.Integral) else math.ceil(fraction * rows)
-    if estimator.early_stopping == "auto" and rows - held_out <= 10_000:
-        return None  # fit(X, y) would not stop early, or fit(train, X_val=...) would not
-    seed = check_random_state(estimator.random_state).randint(np.iinfo(np.uint32).max,
-                                                               dtype="u8")
-    return tuple(train_test_split(np.arange(rows), test_size=fraction, stratify=labels,
-                                  random_state=seed))

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> None:
     p = params.load(sections=PARAMS)
     import pandas as pd
 
-    from iterate.core import drift, evaluate, monitor
+    from iterate.core import drift, evaluate, policy
     from iterate.repo import bundles
 
     batch = pd.read_parquet(args.holdout)
@@ -50,17 +50,16 @@ def main(argv: list[str]) -> None:
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
     kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
-    report = drift.compare(reference, current, kinds, drift.options_from(p.drift))
-    advice, reasons = drift.recommend(report, has_new_data=True, severe_psi=p.drift.severe_psi,
-                                      severe_unseen_share=p.drift.severe_unseen_share)
+    report = drift.compare(reference, current, kinds, p.drift)
+    advice, reasons = policy.recommend(report, has_new_data=True)
 
     metric = p.monitor.metric
     now = evaluate.describe(current[label].to_numpy(), current["score"].to_numpy(),
                             meta["threshold"])[metric]
     release = bundles.read_release(args.baseline)
     at_promotion = release["metrics"].get(metric) if release else None
-    alarm, alarm_reason = monitor.degradation(metric, now, at_promotion, p.monitor.degradation)
-    advice = monitor.recommendation(advice, reasons, alarm, alarm_reason)
+    alarm, alarm_reason = policy.degradation(metric, now, at_promotion, p.monitor.degradation)
+    advice = policy.recommendation(advice, reasons, alarm, alarm_reason)
 
     result = drift.to_dict(report)
     write_json(args.drift, {"batch": batch_id, **result})
@@ -99,7 +98,7 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict) 
     rows (a rerun never rewrites what was judged)."""
     import pandas as pd
 
-    from iterate.core import monitor
+    from iterate.core import history as histories
 
     start = batch_id.split("_")[0]  # batch ids start with the batch's first day
     perf = pd.DataFrame([{"batch": batch_id, "start": start, **performance}])
@@ -111,8 +110,8 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict) 
         history = pd.read_csv(path) if path.is_file() else None
         if name == "performance.csv":  # a number for the x axis of the DVC plot
             rows.insert(0, "n", 1 if history is None or history.empty else len(history) + 1)
-        merged = monitor.append_new(history, rows, ["batch", "column"] if "column" in rows else
-                                    ["batch"])
+        merged = histories.append_new(history, rows, ["batch", "column"] if "column" in rows
+                                      else ["batch"])
         if merged is None:
             print(f"drift: {path} holds batch {batch_id} already; its first rows stay")
             continue

@@ -42,32 +42,23 @@ def main(argv: list[str]) -> None:
     if production is not None:
         probas["production"] = production.predict_proba(holdout)
     threshold = candidate.meta["threshold"]
-    options = {"confidence": p.confidence, "resamples": p.resamples, "seed": p.seed}
-
-    overall = evaluate.compare(y, probas["candidate"], probas.get("production"), threshold,
-                               **options)
+    slice_values = holdout[p.slice_column].astype(str).to_numpy() if p.slice_column else None
+    metrics, slices = evaluate.candidate_vs_production(
+        y, probas["candidate"], probas.get("production"), threshold, p, slice_values)
     holdout_batch = holdout["batch_id"].iloc[0]
     shape = {"rows": len(holdout), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
         "holdout": {"batch": holdout_batch, **shape},
         "models": {"candidate": candidate.meta["sha256"],
                    "production": production.meta["sha256"] if production else None},
-        "metrics": evaluate.to_dict(overall),
+        "metrics": metrics,
     })
-    by_slice = None
-    if p.slice_column:
-        by_slice = evaluate.compare_slices(
-            y, probas["candidate"], probas.get("production"),
-            holdout[p.slice_column].astype(str).to_numpy(), threshold,
-            min_rows=p.min_slice_rows, **options)
-    slices = evaluate.to_dict(by_slice) if by_slice else {}
-    write_json(args.slices, {"column": p.slice_column, "min_rows": p.min_slice_rows,
-                             "values": slices})
-    write_metrics(args.numbers, numbers(shape, evaluate.to_dict(overall), slices))
+    write_json(args.slices, slices)
+    write_metrics(args.numbers, numbers(shape, metrics, slices["values"]))
     write_plots(args.plots, y, probas, threshold)
-    auc = overall["roc_auc"]
+    auc = metrics["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
-          f"{_fmt(auc.candidate.value)}, production {_fmt(auc.production.value)}")
+          f"{_fmt(auc['candidate'])}, production {_fmt(auc['production'])}")
 
 
 def numbers(holdout: dict, overall: dict, slices: dict) -> dict:

@@ -22,14 +22,15 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="train", description=__doc__)
     parser.add_argument("train", type=Path, help="training rows (prepare's train.parquet)")
     parser.add_argument("baseline", type=Path, help="the baseline model bundle (may be empty)")
-    parser.add_argument("monitor", type=Path, help="the drift stage's recommendation (for auto)")
+    parser.add_argument("recommendation", type=Path,
+                        help="the drift stage's monitor.json: its recommendation (for auto)")
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     from iterate.core import training
     from iterate.repo import bundles, streaming
 
-    advice = json.loads(args.monitor.read_text(encoding="utf-8"))["recommendation"]
+    advice = json.loads(args.recommendation.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
     if mode != "full" and bundles.exists(args.baseline):
@@ -53,8 +54,8 @@ def continue_production(path: Path, p: params.Params, production: Bundle) -> Bun
     from iterate.core import training
 
     rows = pd.read_parquet(path)
-    plan = training.plan("incremental", p.model, rows, production.meta)
-    candidate = training.fit(plan, p.model, p.contract, production)
+    plan = training.plan(p.model, rows, production.meta)
+    candidate = training.update(plan, p.model, p.contract, production)
     reference = training.reference_sample(rows, p.train.reference_rows, p.model.seed)
     candidate.reference = reference[[*p.contract.features, p.contract.label]].assign(
         score=candidate.predict_proba(reference))
