@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Repo, template_files
-from helpers import ROOT, typed_weeks, week
+from helpers import ROOT, full_fit, typed_weeks, week
 
 from iterate import params
 from iterate.core import contract, training
@@ -57,8 +57,7 @@ class Corpus:
 
 def write_corpus(root: Path) -> Corpus:
     rows = contract.validate(week(1, step=2), P.contract).good.assign(batch_id=WEEK1)
-    bundle = training.fit(training.plan("full", HGB, rows, None), HGB, P.contract, None)
-    bundles.save(bundle, root / "base")
+    bundles.save(full_fit(rows, HGB, root / "fit"), root / "base")
     frame = rows[P.contract.features]
     cases = make.make(root / "base", root / "corpus", root / "markers", frame)
     holdout = root / "holdout.parquet"
@@ -111,15 +110,14 @@ def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
         bundles.save(bundle, tmp_path / name)
         return bundles.load(tmp_path / name)
 
-    full = saved_and_loaded(training.fit(training.plan("full", model, rows, None), model,
-                                         P.contract, None), "full")
+    full = saved_and_loaded(full_fit(rows, model, tmp_path / "fit"), "full")
     saved_and_loaded(streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=1000),
                      "streamed")
     if kind == "sgd_logistic":
-        newer = rows.assign(batch_id="later")
-        plan = training.plan("incremental", model, newer, full.meta)
+        newer = rows.assign(batch_id="week-9")  # after every batch the full fit saw
+        plan = training.plan(model, newer, full.meta)
         assert plan.mode == "incremental"
-        saved_and_loaded(training.fit(plan, model, P.contract, full), "incremental")
+        saved_and_loaded(training.update(plan, model, P.contract, full), "incremental")
 
 
 @pytest.mark.parametrize("case", CASES)

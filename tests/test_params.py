@@ -411,7 +411,7 @@ def test_section_guard_refuses_private_attributes():
 
 
 @pytest.mark.parametrize(("key", "value"), [
-    ("alpha", 0.0), ("correction", "bonferroni"), ("bins", 1), ("bins", 10.0),
+    ("alpha", 0.0), ("correction", "bonferroni"), ("bins", 1), ("bins", 10.5),
     ("min_samples", 0), ("share_threshold", 0.0), ("psi_threshold", -0.1),
     ("js_threshold", float("nan"))])
 def test_impossible_drift_thresholds_are_refused_naming_the_key(key, value):

@@ -164,7 +164,10 @@ def test_a_landing_refuses_a_production_model_the_registry_does_not_match_before
     (repo.path / "models/production").mkdir()
     (repo.path / "models/production/model.skops").write_bytes(b"edited by hand")
     (repo.path / "models/registry.yaml").write_text(registry.dump(
-        [{"version": "1.0.0", "action": "promote", "model_sha256": "a" * 64}], "flight-delay"))
+        [{"version": "1.0.0", "action": "promote", "time": "2026-01-01T00:00:00Z",
+          "reason": "test", "forced": False, "model_sha256": "a" * 64,
+          "dvc": {"md5": "0.dir", "path": "production"}, "kind": "sgd_logistic",
+          "train_mode": "full", "model_params": {}, "training_data": {}}], "flight-delay"))
     batch = tmp_path / "week1.csv"
     week(1).to_csv(batch, index=False)
 

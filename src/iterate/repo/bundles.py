@@ -354,7 +354,7 @@ def _derive(model: params.Model, contract: params.Contract) -> AllowList:
         settings = dataclasses.replace(settings, max_iter=REFERENCE_ITERATIONS)
         model = dataclasses.replace(model, **{model.kind: settings})
     x, y = _reference_rows(contract)
-    pipeline = training.fit_full(training.build(model, contract), x, y)
+    pipeline = training.fit_full(model, contract, x, y)
     dumps = [_dump_schema(pipeline)]
     if hasattr(pipeline[-1], "partial_fit"):
         dumps.append(_dump_schema(training.fit_incremental(pipeline, x, y)))
