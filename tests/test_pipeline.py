@@ -170,3 +170,12 @@ def test_dvc_metrics_files_are_apart_from_the_records_the_commands_read():
     records = {str(p) for p in (layout.EVALUATION, layout.SLICES, layout.GATE, layout.DRIFT,
                                 layout.MONITOR)}
     assert not records & set(metrics)
+
+
+def test_train_reads_the_recommendation_alone_so_a_monitoring_number_does_not_refit():
+    """In full mode a changed `monitor` param (or any number of monitor.json) reruns drift,
+    whose advice.json (batch and recommendation word only) then keeps its hash: no refit."""
+    train, drift = STAGES["train"], STAGES["drift"]
+    assert str(layout.ADVICE) in declared(train, "deps")
+    assert str(layout.MONITOR) not in declared(train, "deps") + cmd_paths(train)
+    assert str(layout.ADVICE) in declared(drift, "outs")

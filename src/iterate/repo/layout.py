@@ -25,6 +25,7 @@ SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")
 DRIFT = Path("metrics/drift.json")
 MONITOR = Path("metrics/monitor.json")
+ADVICE = Path("metrics/advice.json")  # the recommendation alone: what train reads
 PREDICTION_DRIFT = Path("metrics/predictions_drift.json")  # git-ignored: `iterate monitor`'s
 NUMBERS = Path("metrics/numbers")  # the stages' numbers for `dvc metrics diff`
 EVALUATION_PLOTS = Path("plots/evaluation")  # plot data for `dvc plots` (the evaluate stage)
@@ -33,7 +34,8 @@ FIGURES = Path("report/figures")  # the PNGs, drawn by `iterate report` and the 
 # What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
 # .dvc / dvc.lock entry); nothing else of the repository is theirs.
 COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models",
-             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR), str(NUMBERS),
+             str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR),
+             str(ADVICE), str(NUMBERS),
              str(EVALUATION_PLOTS), str(MONITOR_PLOTS)]
 # What dvc.lock records besides: a commit of a promotion made by hand (`promote --tag`) after
 # editing them holds the pipeline the model was built by.

@@ -23,6 +23,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("drift", type=Path, help="output: every column's scores")
     parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
+    parser.add_argument("advice", type=Path, help="output: the recommendation alone (train's "
+                        "input: a monitoring number that changes leaves it, and train, as is)")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
     args = parser.parse_args(argv)
@@ -38,6 +40,7 @@ def main(argv: list[str]) -> None:
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
+        write_json(args.advice, {"batch": batch_id, "recommendation": "full"})
         write_metrics(args.numbers, {})
         start_history(args.plots)
         print("drift: no production model yet; nothing to compare with")
@@ -67,6 +70,7 @@ def main(argv: list[str]) -> None:
                    "degraded": alarm,
                    "version": release["version"] if release else None}
     write_json(args.monitor, {"batch": batch_id, "performance": performance, **advice})
+    write_json(args.advice, {"batch": batch_id, "recommendation": advice["recommendation"]})
     write_metrics(args.numbers, {
         "performance": {**evaluate.to_dict(now), "at_promotion": at_promotion,
                         "degraded": int(alarm)},

@@ -23,7 +23,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("train", type=Path, help="training rows (prepare's train.parquet)")
     parser.add_argument("baseline", type=Path, help="the baseline model bundle (may be empty)")
     parser.add_argument("recommendation", type=Path,
-                        help="the drift stage's monitor.json: its recommendation (for auto)")
+                        help="the drift stage's advice.json: its recommendation (for auto)")
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
