@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import Repo, template_files
+from conftest import Repo, make_template_repo
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,8 @@ KILLED = -signal.SIGKILL
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """A repository with v1.0.0 in production and a new candidate judged by the gate."""
-    path = tmp_path_factory.mktemp("crash") / "base"
-    for name in template_files():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path / name)
-    repo = Repo(path)
-    repo.git("init", "-q")
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "template")
+    repo = small_repo(tmp_path_factory.mktemp("crash"))
+    path = repo.path
     repo.iterate("replay", "--through", "2013-01-08")
     repo.dvc("repro")
     repo.iterate("promote")
@@ -303,15 +296,14 @@ def test_promote_rollback_and_land_refuse_while_dvc_repro_runs_and_change_nothin
 
 
 def loop_repo(tmp_path_factory) -> Repo:
-    path = tmp_path_factory.mktemp("loopcrash") / "repo"
-    for name in template_files():
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, path / name)
-    repo = Repo(path)
-    repo.git("init", "-q")
+    return small_repo(tmp_path_factory.mktemp("loopcrash"))
+
+
+def small_repo(folder: Path) -> Repo:
+    """A template copy with two warm-up batches and the quick sgd_logistic model, committed."""
+    repo = make_template_repo(folder)
     repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "template")
+    repo.git("commit", "-qam", "small and quick")
     return repo
 
 
