@@ -213,8 +213,10 @@ def test_iterate_predict_refuses_a_hostile_production_model(corpus, repo, case):
     registered = corpus.base if case == "tampered_model_json" else corpus.cases[case]
     meta = json.loads((registered / bundles.META_FILE).read_text())
     (repo.path / "models" / "registry.yaml").write_text(yaml.safe_dump({"versions": [{
-        "version": "1.0.0", "action": "promote", "model_sha256": meta["sha256"],
-        "kind": meta["kind"], "model_params": meta["model_params"]}]}))
+        "version": "1.0.0", "action": "promote", "time": "2026-01-01T00:00:00Z",
+        "reason": "test", "forced": False, "model_sha256": meta["sha256"],
+        "dvc": {"md5": "0.dir", "path": "production"}, "kind": meta["kind"],
+        "train_mode": "full", "model_params": meta["model_params"], "training_data": {}}]}))
     (repo.path / "out.csv").unlink(missing_ok=True)
 
     result = repo.iterate("predict", "in.csv", "-o", "out.csv", check=False)
@@ -232,7 +234,8 @@ def test_the_evaluate_stage_refuses_a_hostile_production_model(corpus, repo, cas
     out = repo.path / "metrics" / f"hostile-{case}"
     result = repo.run(sys.executable, "-m", "iterate.stages.evaluate", str(corpus.holdout),
                       str(corpus.base), str(corpus.cases[case]), str(out / "evaluation.json"),
-                      str(out / "slices.json"), str(out / "plots"), check=False)
+                      str(out / "slices.json"), str(out / "numbers.json"), str(out / "plots"),
+                      check=False)
 
     assert_one_line_refusal(result)
     assert "refusing to load it" in result.stderr
