@@ -256,7 +256,7 @@ def test_a_corrupt_registry_is_one_line_for_every_command_that_reads_it(base):
         result = repo.iterate(*args, check=False)
         assert result.returncode == 2, args
         assert one_line(result).startswith("error: models/registry.yaml:"), result.stderr
-        assert "not valid YAML" in result.stderr
+        assert "not valid JSON" in result.stderr  # the registry is JSON, an entry a line
 
 
 # ---------------------------------------------------------------- one lock for the repository
