@@ -161,10 +161,12 @@ def _promotion_due() -> bool:
 
 def require_only_own_changes() -> None:
     """Refuse to start while git sees changes the loop does not own (an edited params.yaml, a
-    new file): its commits would sweep them in, or leave them out of what was reproduced."""
+    new file): its commits would sweep them in, or leave them out of what was reproduced.
+    Batch files in data/raw are the loop's (DVC's): a landing killed before `dvc add` leaves
+    them unignored, and the resumed iteration records them."""
     from iterate.repo import vcs
 
-    foreign = vcs.git_foreign_changes(COMMITTED)
+    foreign = vcs.git_foreign_changes([*COMMITTED, str(RAW)])
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
                                           else "")
