@@ -409,3 +409,22 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
             assert image.size[0] > 300 and image.size[1] > 200, link
     assert repo.git("status", "--porcelain").stdout.strip() == "", "report/ is git-ignored"
     assert len(repo.git("log", "--format=%s").stdout.splitlines()) == 4, "nothing committed"
+
+
+def test_header_only_histories_draw_no_figure_and_say_why(tmp_path, monkeypatch):
+    """Before the first baseline the drift stage writes header-only histories; the loop's and
+    the report's figures then skip them instead of failing."""
+    from iterate.repo import figures
+    from iterate.stages.drift import HISTORY_HEADERS, start_history
+
+    monkeypatch.chdir(tmp_path)
+    start_history(Path("plots/monitor"))
+    (tmp_path / "report/figures").mkdir(parents=True)
+    (tmp_path / "report/figures/performance.png").write_bytes(PNG_SIGNATURE)  # a stale one
+
+    drawn = figures.draw(Path("report/figures"), Path(__file__).parents[1] / "params.yaml")
+
+    assert set(HISTORY_HEADERS) == {"performance.csv", "drift.csv"}
+    assert "holds no batch yet" in drawn["performance.png"]
+    assert "holds no batch yet" in drawn["drift.png"]
+    assert not list((tmp_path / "report/figures").glob("*.png")), "no figure, stale one gone"

@@ -46,14 +46,19 @@ def draw(folder: Path, params_file: Path = params.DEFAULT_PATH) -> dict[str, Pat
             target.unlink(missing_ok=True)
             drawn[name] = f"{source.as_posix()} not found: run `dvc repro`"
             continue
+        history = None if name == "evaluation.png" else pd.read_csv(source)
+        if history is not None and history.empty:  # header only: no batch judged yet
+            target.unlink(missing_ok=True)
+            drawn[name] = f"{source.as_posix()} holds no batch yet (no baseline to judge)"
+            continue
         if name == "evaluation.png":
             figure = evaluation_figure(*read_evaluation(source.parent.parent))
         elif name == "performance.png":
-            figure = performance_figure(pd.read_csv(source))
+            figure = performance_figure(history)
         else:
             drift = params.load(params_file, sections=("drift",)).drift
-            figure = drift_figure(pd.read_csv(source), {"psi": drift.psi_threshold,
-                                                        "jensen_shannon": drift.js_threshold})
+            figure = drift_figure(history, {"psi": drift.psi_threshold,
+                                            "jensen_shannon": drift.js_threshold})
         folder.mkdir(parents=True, exist_ok=True)
         atomic.write_with(target, lambda tmp, figure=figure: figure.savefig(tmp, format="png",
                                                                             dpi=80))
