@@ -16,6 +16,13 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
                 "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _allow_list_cache(tmp_path_factory):
+    """The tests' derived allow-lists go to a folder of this run, not the user's ~/.cache (the
+    variable reaches every subprocess the tests start)."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def template_files() -> list[str]:
     """The files a clone of this repository has (tracked, or new and not ignored)."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],

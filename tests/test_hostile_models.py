@@ -5,7 +5,7 @@ huge array and a tampered model.json.
 
 Each is refused in one line before any object of the file is built, and its payload (which
 would create a file in the markers folder) never runs: loaded in-process, through
-`iterate predict` on a copy of the template with a registry entry, and through the evaluate
+`iterate predict` on a copy of the template with a registry entry, and through the drift
 stage. The corpus is shown to be live: with skops trusting what the file names, the payloads
 run.
 """
@@ -51,7 +51,7 @@ class Corpus:
     base: Path  # the good bundle (hist_gradient_boosting, the shipped kind)
     cases: dict[str, Path]
     markers: Path
-    holdout: Path  # typed rows, as the evaluate stage reads them
+    holdout: Path  # typed rows, as the stages read them
     rows: object  # the same rows, typed
 
 
@@ -118,6 +118,35 @@ def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
         plan = training.plan(model, newer, full.meta)
         assert plan.mode == "incremental"
         saved_and_loaded(training.update(plan, model, P.contract, full), "incremental")
+
+
+def test_a_derived_allow_list_is_kept_per_machine_and_reused_by_the_next_process(
+        tmp_path, monkeypatch):
+    """Derived once, outside the repository; a later process reads it instead of fitting again,
+    and an unreadable entry is derived again rather than trusted."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(bundles, "_ALLOW_LISTS", {})
+    schema = {"n": {"dtype": "float"}, "c": {"dtype": "category"}}
+    derived = bundles.allow_list(HGB, schema, "late")
+    (entry,) = (tmp_path / "iterate").glob("allow-list-*.json")
+
+    monkeypatch.setattr(bundles, "_ALLOW_LISTS", {})  # a new process, as far as the cache goes
+    monkeypatch.setattr(bundles, "_derive", lambda *_: pytest.fail("derived again"))
+    assert bundles.allow_list(HGB, schema, "late") == derived
+
+    entry.write_text("{not json")
+    monkeypatch.setattr(bundles, "_ALLOW_LISTS", {})
+    monkeypatch.setattr(bundles, "_derive", lambda *_: derived)
+    assert bundles.allow_list(HGB, schema, "late") == derived
+    assert json.loads(entry.read_text())["kind"] == HGB.kind
+
+
+def test_an_allow_list_is_keyed_by_the_model_and_the_inputs_it_was_derived_for():
+    schema = {"n": {"dtype": "float"}}
+    key = bundles._allow_list_key(HGB, bundles._contract(schema, "late"))
+    assert key != bundles._allow_list_key(P.model, bundles._contract(schema, "late"))
+    assert key != bundles._allow_list_key(HGB, bundles._contract(
+        {**schema, "c": {"dtype": "category"}}, "late"))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -230,14 +259,16 @@ def test_iterate_predict_refuses_a_hostile_production_model(corpus, repo, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
-def test_the_evaluate_stage_refuses_a_hostile_production_model(corpus, repo, case):
+def test_the_drift_stage_refuses_a_hostile_baseline_model(corpus, repo, case):
+    """The drift stage is where a pipeline run loads the baseline (it scores the holdout for
+    the evaluate stage, which loads no model)."""
     out = repo.path / "metrics" / f"hostile-{case}"
-    result = repo.run(sys.executable, "-m", "iterate.stages.evaluate", str(corpus.holdout),
-                      str(corpus.base), str(corpus.cases[case]), str(out / "evaluation.json"),
-                      str(out / "slices.json"), str(out / "numbers.json"), str(out / "plots"),
-                      check=False)
+    result = repo.run(sys.executable, "-m", "iterate.stages.drift", str(corpus.holdout),
+                      str(corpus.cases[case]), *(str(out / name) for name in (
+                          "drift.json", "monitor.json", "advice.json", "numbers.json", "plots",
+                          "scores.parquet")), check=False)
 
     assert_one_line_refusal(result)
     assert "refusing to load it" in result.stderr
-    assert not (out / "evaluation.json").exists()
+    assert not (out / "drift.json").exists() and not (out / "scores.parquet").exists()
     assert_nothing_ran(corpus)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from iterate import params as params_module
 from iterate.errors import IterateError
@@ -58,13 +60,23 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 1 if args.check and verdict["verdict"] == "reject" else 0
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, deploy, vcs
+@contextmanager
+def locked(args: argparse.Namespace, what: str) -> Iterator[params_module.Params]:
+    """The params, under the repository lock, once what a killed command left is recovered:
+    how every command that writes the repository begins."""
+    from iterate.repo import atomic, vcs
 
     vcs.require_dvc_repo()
     p = params_module.load(args.params)
-    with atomic.repo_lock(what="promote"):
+    with atomic.repo_lock(what=what):
         recover(p)
+        yield p
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from iterate.repo import deploy
+
+    with locked(args, "promote") as p:
         entry = deploy.promote(p, force=args.force, reason=args.reason)
         print(f"promoted {p.registry.name} v{entry['version']} ({entry['reason']})")
         _commit_and_tag(p, entry, args.tag, f"promote {p.registry.name} v{entry['version']}")
@@ -72,12 +84,9 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, deploy, vcs
+    from iterate.repo import deploy
 
-    vcs.require_dvc_repo()
-    p = params_module.load(args.params)
-    with atomic.repo_lock(what="rollback"):
-        recover(p)
+    with locked(args, "rollback") as p:
         entry = deploy.rollback(p, args.version, reason=args.reason)
         print(f"rolled back {p.registry.name} to v{entry['version']} (was v{entry['replaced']})")
         _commit_and_tag(p, entry, args.tag,

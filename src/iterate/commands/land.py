@@ -7,8 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from iterate import params as params_module
-from iterate.commands.deploy import recover
+from iterate.commands.deploy import locked
 from iterate.errors import IterateError
 from iterate.repo.layout import (
     BASELINE,
@@ -34,12 +33,9 @@ def add_parsers(sub) -> None:
 
 
 def cmd_land(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, deploy, landing, store, vcs
+    from iterate.repo import deploy, landing, store
 
-    vcs.require_dvc_repo()
-    p = params_module.load(args.params)
-    with atomic.repo_lock(what="land"):
-        recover(p)
+    with locked(args, "land") as p:
         for path in args.files:
             check_input_path(path)
         landed = store.list_batches(RAW)
@@ -57,12 +53,9 @@ def cmd_land(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, deploy, vcs
+    from iterate.repo import deploy, vcs
 
-    vcs.require_dvc_repo()
-    p = params_module.load(args.params)
-    with atomic.repo_lock(what="baseline"):
-        recover(p)
+    with locked(args, "baseline"):
         pinned = deploy.pin_baseline()
         vcs.dvc("add", "--quiet", str(BASELINE))
     say_pinned(pinned)
@@ -117,12 +110,9 @@ def replay_batches(p, count: int | None = None, through: str | None = None) -> l
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, deploy, vcs
+    from iterate.repo import deploy
 
-    vcs.require_dvc_repo()
-    p = params_module.load(args.params)
-    with atomic.repo_lock(what="replay"):
-        recover(p)
+    with locked(args, "replay") as p:
         infos = replay_batches(p, count=1 if args.next else None, through=args.through)
         if not infos:
             print(f"replay: every batch of {p.replay.source} has landed already")

@@ -337,13 +337,69 @@ def allow_list(model: params.Model, input_schema: dict[str, Any], label: str) ->
     """Every (loader, name) node that iterate's own pipeline of ``model`` holds, for inputs
     like ``input_schema``: the pipeline built as training builds it, fitted (and updated
     incrementally, when its kind can) on a few generated rows of both classes, dumped with
-    skops in memory and read node by node. Cached per (model params, input columns)."""
+    skops in memory and read node by node.
+
+    Derived once per machine and kept in the user's cache folder (:func:`cache_dir`), keyed by
+    everything the derivation reads: the model params, the input columns, the source of the
+    code that builds the pipeline and the versions of the libraries whose types it holds. The
+    cache lies outside the repository, so nothing a commit, a pull or a model file brings can
+    widen it; an unreadable entry is derived again.
+    """
     contract = _contract(input_schema, label)
-    key = json.dumps([params.asdict(model), params.asdict(contract)], sort_keys=True,
-                     default=str)
+    key = _allow_list_key(model, contract)
     if key not in _ALLOW_LISTS:
-        _ALLOW_LISTS[key] = _derive(model, contract)
+        cached = cache_dir() / f"allow-list-{key}.json"
+        allowed = _read_allow_list(cached, model.kind)
+        if allowed is None:
+            allowed = _derive(model, contract)
+            _write_allow_list(cached, allowed)
+        _ALLOW_LISTS[key] = allowed
     return _ALLOW_LISTS[key]
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/iterate`` (default ``~/.cache/iterate``): this machine's derived
+    allow-lists."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "iterate"
+
+
+def _allow_list_key(model: params.Model, contract: params.Contract) -> str:
+    from importlib import metadata
+
+    from iterate.core import features, training
+
+    sources = [Path(module.__file__).read_bytes() for module in (features, training)]
+    versions = {name: metadata.version(name) for name in ("scikit-learn", "skops", "numpy",
+                                                          "scipy", "pandas")}
+    text = json.dumps([params.asdict(model), params.asdict(contract), versions, sys.version,
+                       [hashlib.sha256(source).hexdigest() for source in sources],
+                       REFERENCE_ROWS, FREQUENT_ROWS, REFERENCE_ITERATIONS],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _read_allow_list(path: Path, kind: str) -> AllowList | None:
+    try:
+        raw = json.loads(path.read_text())
+        nodes = frozenset((str(loader), str(name)) for loader, name in raw["nodes"])
+        if raw["kind"] != kind or not isinstance(raw["protocol"], int) or not nodes:
+            return None
+        return AllowList(kind=kind, protocol=raw["protocol"], nodes=nodes)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_allow_list(path: Path, allowed: AllowList) -> None:
+    """Best effort: a read-only or full cache folder only costs the next process a derivation."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, json.dumps({"kind": allowed.kind, "protocol": allowed.protocol,
+                                            "nodes": sorted(allowed.nodes)}, indent=0))
+    except OSError:
+        pass
 
 
 def _derive(model: params.Model, contract: params.Contract) -> AllowList:

@@ -1,8 +1,8 @@
 """drift: compare the newest batch with the baseline's training reference (the production model
 as the iteration began), column by column and for the model's score and the label rate; score
-the baseline on the batch as it arrived; recommend keep, incremental or full; keep both as
-append-only history across iterations. Their numbers (performance, drift share, each column's
-effect size) go to a file for `dvc metrics`."""
+the baseline on the batch as it arrived (the scores the evaluate stage compares); recommend
+keep, incremental or full; keep both as append-only history across iterations. Their numbers
+(performance, drift share, each column's effect size) go to a file for `dvc metrics`."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ def main(argv: list[str]) -> None:
                         "input: a monitoring number that changes leaves it, and train, as is)")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
+    parser.add_argument("scores", type=Path, help="output: the baseline's score of each row")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
 
     from iterate.core import drift, evaluate, policy
-    from iterate.repo import bundles
+    from iterate.repo import bundles, scores
 
     batch = pd.read_parquet(args.holdout)
     batch_id = str(batch["batch_id"].iloc[0])
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> None:
                                   "reasons": ["no production model yet: train from scratch"]})
         write_json(args.advice, {"batch": batch_id, "recommendation": "full"})
         write_metrics(args.numbers, {})
+        scores.write(args.scores, None)
         start_history(args.plots)
         print("drift: no production model yet; nothing to compare with")
         return
@@ -51,6 +53,7 @@ def main(argv: list[str]) -> None:
     reference = bundles.read_reference(args.baseline)
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
+    scores.write(args.scores, current["score"].to_numpy())
     kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
     report = drift.compare(reference, current, kinds, p.drift)

@@ -1,11 +1,14 @@
-"""evaluate: score the candidate AND the baseline (the production model as the iteration began)
-on the same holdout, overall and per slice, with the paired CI of each difference; write the
-full results (with the holdout's batch and both models' hashes), their numbers for
-`dvc metrics`, and DVC plot data."""
+"""evaluate: compare the candidate's and the baseline's scores (the production model as the
+iteration began) on the same holdout, overall and per slice, with the paired CI of each
+difference; write the full results (with the holdout's batch and both models' hashes), their
+numbers for `dvc metrics`, and DVC plot data. The train and drift stages scored the holdout,
+so this stage loads no model."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 from pathlib import Path
 
 from iterate import params
@@ -20,37 +23,44 @@ COMPARED = ("candidate", "production", "delta", "delta_low", "delta_high")  # in
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="evaluate", description=__doc__)
     parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet")
-    parser.add_argument("candidate", type=Path, help="the candidate bundle")
+    parser.add_argument("candidate", type=Path, help="the candidate's model.json")
     parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
+    parser.add_argument("candidate_scores", type=Path, help="train's scores of the holdout")
+    parser.add_argument("baseline_scores", type=Path, help="drift's scores of the holdout")
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: folder of plot data")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
-    import pandas as pd
+    import numpy as np
+    import pyarrow.parquet as pq
 
     from iterate.core import evaluate
-    from iterate.repo import bundles
+    from iterate.repo import scores
 
-    holdout = pd.read_parquet(args.holdout)
-    candidate = bundles.load(args.candidate)
-    production = bundles.load(args.baseline) if bundles.exists(args.baseline) else None
-    label = candidate.meta["label"]
-    y = holdout[label].to_numpy()
-    probas = {"candidate": candidate.predict_proba(holdout)}
+    candidate = json.loads(args.candidate.read_text(encoding="utf-8"))
+    baseline = args.baseline / "model.json"
+    production = json.loads(baseline.read_text(encoding="utf-8")) if baseline.is_file() else None
+    label = candidate["label"]
+    columns = ["batch_id", label, *([p.slice_column] if p.slice_column else [])]
+    holdout = pq.ParquetFile(args.holdout).read(columns=columns)  # read_table imports pandas
+    y = scores.column(holdout, label, None)
+    probas = {"candidate": scores.read(args.candidate_scores, len(y))}
     if production is not None:
-        probas["production"] = production.predict_proba(holdout)
-    threshold = candidate.meta["threshold"]
-    slice_values = holdout[p.slice_column].astype(str).to_numpy() if p.slice_column else None
+        probas["production"] = scores.read(args.baseline_scores, len(y))
+    threshold = candidate["threshold"]
+    slice_values = (np.asarray(["nan" if v is None else str(v)
+                                for v in holdout.column(p.slice_column).to_pylist()])
+                    if p.slice_column else None)
     metrics, slices = evaluate.candidate_vs_production(
         y, probas["candidate"], probas.get("production"), threshold, p, slice_values)
-    holdout_batch = holdout["batch_id"].iloc[0]
-    shape = {"rows": len(holdout), "positive_rate": round(float(y.mean()), 6)}
+    holdout_batch = holdout.column("batch_id")[0].as_py()
+    shape = {"rows": len(y), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
         "holdout": {"batch": holdout_batch, **shape},
-        "models": {"candidate": candidate.meta["sha256"],
-                   "production": production.meta["sha256"] if production else None},
+        "models": {"candidate": candidate["sha256"],
+                   "production": production["sha256"] if production else None},
         "metrics": metrics,
     })
     write_json(args.slices, slices)
@@ -72,17 +82,22 @@ def numbers(holdout: dict, overall: dict, slices: dict) -> dict:
 
 def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:
     """Each model's ROC and precision-recall curves and confusion rows, for ``dvc plots``."""
-    import pandas as pd
-
     from iterate.repo import plots
 
     for name, proba in probas.items():
         write_json(folder / "roc" / f"{name}.json", {"roc": plots.roc_points(y, proba)})
         write_json(folder / "precision_recall" / f"{name}.json",
                    {"precision_recall": plots.precision_recall_points(y, proba)})
-        rows = pd.DataFrame(plots.confusion_rows(y, proba >= threshold))
+        rows = plots.confusion_rows(y, proba >= threshold)
         atomic.write_with(folder / "confusion" / f"{name}.csv",
-                          lambda tmp, rows=rows: rows.to_csv(tmp, index=False))
+                          lambda tmp, rows=rows: _write_csv(tmp, rows))
+
+
+def _write_csv(path: str, rows: list[dict[str, int]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=["actual", "predicted"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _fmt(value: float | None) -> str:

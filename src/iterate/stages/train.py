@@ -1,6 +1,6 @@
 """train: fit the candidate model, fully on the training window (read in chunks) or
-incrementally from the baseline (the production model as the iteration began), and save it
-as a bundle."""
+incrementally from the baseline (the production model as the iteration began), save it as a
+bundle, and score the holdout with it (the scores the evaluate stage compares)."""
 
 from __future__ import annotations
 
@@ -25,10 +25,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("recommendation", type=Path,
                         help="the drift stage's advice.json: its recommendation (for auto)")
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
+    parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet, to score")
+    parser.add_argument("scores", type=Path, help="output: the candidate's score of each row")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    import pandas as pd
+
     from iterate.core import training
-    from iterate.repo import bundles, streaming
+    from iterate.repo import bundles, scores, streaming
 
     advice = json.loads(args.recommendation.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
@@ -43,6 +47,7 @@ def main(argv: list[str]) -> None:
     else:
         candidate = continue_production(args.train, p, production)
     bundles.save(candidate, args.out)
+    scores.write(args.scores, candidate.predict_proba(pd.read_parquet(args.holdout)))
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {p.model.kind}, {candidate.meta['note']}{auto}")
 
