@@ -125,3 +125,9 @@ def hgb_model(**changes: Any) -> params.Model:
     """The shipped model section (HistGradientBoosting), its params updated by ``changes``."""
     shipped = shipped_params().model
     return dataclasses.replace(shipped, params={**shipped.params, **changes})
+
+
+# set_params() changes that make a template copy use the SGD logistic classifier (quick, and
+# the one that learns incrementally)
+SGD_PARAMS = {"model.estimator": params.SGD_LOGISTIC.estimator,
+              "model.params": dict(params.SGD_LOGISTIC.params)}
