@@ -42,7 +42,7 @@ FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 
 # Bounds checked before anything is unpacked. The shipped models are far below them (the
-# default hist_gradient_boosting model, 200 trees of 31 leaves, is ~1 MB; 1,000 trees of 255
+# default HistGradientBoosting model, 200 trees of 31 leaves, is ~1 MB; 1,000 trees of 255
 # leaves would be ~30 MB): the file on disk and everything its archive unpacks to, together,
 # and model.json.
 MAX_MODEL_BYTES = 256 * 2**20
@@ -288,7 +288,7 @@ def _vet_references(schema: dict, sizes: dict[str, int], refuse) -> None:
 
 
 def _vet_schema(path: Path, schema: dict, allowed: AllowList) -> None:
-    """Refuse, naming it, the first node that the model kind's own pipeline does not hold."""
+    """Refuse, naming it, the first node that the configured model's Pipeline does not hold."""
     if schema.get("protocol") != allowed.protocol:
         raise IterateError(f"{path}: written with skops protocol {schema.get('protocol')!r}, "
                            f"not {allowed.protocol} as iterate writes; refusing to load it")
