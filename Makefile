@@ -62,7 +62,7 @@ EXP_KEEP = Experiment\b|Created\b|State\b|passed\b|$(EXP_METRICS)
 PARAM_SECTIONS = $(shell sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\):.*/\1/p' params.yaml | paste -sd'|')
 
 exp: setup ## one experiment in a copy of the last commit: make exp S="KEY=VALUE KEY=VALUE"
-	@test -n "$(S)" || { echo 'usage: make exp S="model.kind=sgd_logistic train.mode=incremental"' \
+	@test -n "$(S)" || { echo 'usage: make exp S="model.params.max_iter=100 split.window=4"' \
 		>&2; exit 2; }
 	@$(EXP_READY)
 	$(EXP_ENV) $(BIN)/dvc exp run --temp $(foreach s,$(S),-S '$(s)')

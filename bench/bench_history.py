@@ -1,7 +1,7 @@
 """Benchmark (goal: cost flat in the history): an incremental iteration late in a long history
 against one early in it.
 
-A history of daily batches is built in a temporary copy of the template (sgd_logistic,
+A history of daily batches is built in a temporary copy of the template (SGD logistic,
 ``train.mode: incremental``): batches cut from the embedded source (``--rows`` rows of one day
 each, shifted so that day ``d`` of the history is ``2013-01-01 + d``), landed as
 ``iterate land`` lands them; the pipeline run and promoted once; then a registry and the
@@ -30,6 +30,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Repo, template_files  # noqa: E402
+from helpers import SGD_PARAMS  # noqa: E402
 
 from iterate import params  # noqa: E402
 from iterate.repo import landing, registry, store  # noqa: E402
@@ -48,7 +49,7 @@ class History(Repo):
             shutil.copy2(ROOT / name, root / name)
         super().__init__(root)
         self.root, self.source, self.rows = root, source, rows
-        self.set_params(**{"model.kind": "sgd_logistic", "train.mode": "incremental",
+        self.set_params(**{**SGD_PARAMS, "train.mode": "incremental",
                            "split.window": 8, "split.min_train_rows": 100})
         self.git("init", "-q")
         self.git("add", "-A")

@@ -19,7 +19,7 @@ work on the machine, though OpenMP threads spinning for a busy core inflate it) 
 another commit, e.g. `git clone -q . /tmp/before && git -C /tmp/before checkout REV`) in the
 same run, alternating with this tree's, so a change is measured under the same load.
 
-P2: the same iteration in incremental mode (sgd_logistic) early (batch 4) and late (batch 40)
+P2: the same iteration in incremental mode (SGD logistic) early (batch 4) and late (batch 40)
 in the history: its time must not grow with the history (goal <= 1.2x). Beside it, a naive
 single process that re-prepares the whole history (every landed batch) and refits from scratch.
 
@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Repo  # noqa: E402
+from helpers import SGD_PARAMS  # noqa: E402
 
 SAME_WORK = r"""
 import importlib, shlex, sys
@@ -250,11 +251,11 @@ def p2(tmp: Path, repeats: int) -> None:
     results = {}
     for label, through in (("batch 4", "2013-01-28"), ("batch 40", "2013-10-07")):
         inc = Workspace(tmp / label.replace(" ", ""))
-        inc.set_params(**{"model.kind": "sgd_logistic", "train.mode": "incremental"})
+        inc.set_params(**{**SGD_PARAMS, "train.mode": "incremental"})
         inc.history(through)
         results[label] = compare({"loop, cold": (inc, loop),
                                   "naive full re-prepare + refit": (inc, naive)}, repeats)
-    print(f"\nP2: incremental (sgd_logistic) iteration, early and late in the history; median "
+    print(f"\nP2: incremental (SGD logistic) iteration, early and late in the history; median "
           f"of {repeats}; wall (CPU)\n")
     for name in ("loop, cold", "naive full re-prepare + refit"):
         (early, early_cpu), (late, late_cpu) = results["batch 4"][name], results["batch 40"][name]

@@ -12,7 +12,7 @@ dtypes and batch metadata), and `dvc add data/raw` runs once per landing round.
 Measured, each stage as its own process (its `cmd` from dvc.yaml), peak RSS from GNU time
 (`/usr/bin/time -f %M`, the stage's ru_maxrss):
 
-* incremental iteration (model.kind sgd_logistic, train.mode incremental, split.window 8):
+* incremental iteration (the SGD logistic classifier, train.mode incremental, split.window 8):
   with --short (10) batches landed, then with the whole history; before each, the history
   minus its newest batch was reproduced (`dvc repro`) and promoted, then the newest batch
   landed. Stages: prepare, drift, train, evaluate, gate. Goal: <= 500 MB whatever the history.
@@ -54,6 +54,7 @@ from iterate.repo import landing
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import GIT_IDENTITY, set_params, template_files  # noqa: E402
+from helpers import SGD_PARAMS, hgb_model  # noqa: E402
 
 INCREMENTAL_GOAL_MB = 500  # MB = 10^6 bytes
 REFIT_GOAL_MB = 4000
@@ -229,6 +230,14 @@ def full_refits(ws: Workspace, tmp: Path, sizes: str, kind: str, rows: list) -> 
     refit(ws, tmp, len(ws.landed), kind, rows)
 
 
+def model_params(kind: str) -> dict:
+    """The set_params() changes of a --refit-kind."""
+    if kind == "sgd_logistic":
+        return SGD_PARAMS
+    shipped = hgb_model()
+    return {"model.estimator": shipped.estimator, "model.params": dict(shipped.params)}
+
+
 def kinds(text: str) -> list[str]:
     names = [k.strip() for k in text.split(",") if k.strip()]
     unknown = set(names) - {"sgd_logistic", "hist_gradient_boosting"}
@@ -263,10 +272,10 @@ def main() -> None:
     print(HEADER, flush=True)
     try:
         ws = Workspace(tmp / "repo")
-        ws.set_params({"model.kind": "sgd_logistic", "train.mode": "incremental",
+        ws.set_params({**SGD_PARAMS, "train.mode": "incremental",
                        "split.window": 8})
         ws.run("git", "add", "-A")
-        ws.run("git", "commit", "-qm", "template, incremental sgd_logistic")
+        ws.run("git", "commit", "-qm", "template, incremental SGD logistic")
         batches = tiled_batches(p, args.rows)
 
         # short history: land all but the newest, reproduce, promote, land the newest
@@ -301,7 +310,7 @@ def main() -> None:
 
         # full refit on everything before the newest batch, at growing histories
         for kind in args.refit_kind if args.only != "incremental" else ():
-            ws.set_params({"split.window": "all", "train.mode": "full", "model.kind": kind})
+            ws.set_params({"split.window": "all", "train.mode": "full", **model_params(kind)})
             full_refits(ws, tmp, args.refit_sizes, kind, rows)
     finally:
         if not args.keep:

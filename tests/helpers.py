@@ -111,3 +111,23 @@ def full_fit(rows: pd.DataFrame, model: params.Model, folder: Path,
     pq.write_table(table.replace_schema_metadata(None), path)
     note = training.full_refit_note("full", None, len(rows))
     return streaming.fit_file(path, note, model, shipped_params().contract, reference_rows)
+
+
+def sgd_model(**changes: Any) -> params.Model:
+    """The shipped model section with the SGD logistic classifier (``params.SGD_LOGISTIC``,
+    the backtest's and the docs' choice), its params updated by ``changes``."""
+    sgd = params.SGD_LOGISTIC
+    return dataclasses.replace(shipped_params().model, estimator=sgd.estimator,
+                               params={**sgd.params, **changes})
+
+
+def hgb_model(**changes: Any) -> params.Model:
+    """The shipped model section (HistGradientBoosting), its params updated by ``changes``."""
+    shipped = shipped_params().model
+    return dataclasses.replace(shipped, params={**shipped.params, **changes})
+
+
+# set_params() changes that make a template copy use the SGD logistic classifier (quick, and
+# the one that learns incrementally)
+SGD_PARAMS = {"model.estimator": params.SGD_LOGISTIC.estimator,
+              "model.params": dict(params.SGD_LOGISTIC.params)}

@@ -16,16 +16,16 @@ from helpers import PARAMS_FILE, SOURCE, raw_params, shipped_params
 
 from iterate.commands import backtest as backtest_command
 from iterate.core import backtest, gate, training
-from iterate.errors import ParamsError
-from iterate.params import Column, Contract, Drift, Evaluate, Model, SgdLogistic
+from iterate.errors import IterateError, ParamsError
+from iterate.params import SGD_LOGISTIC, Column, Contract, Drift, Evaluate, Model
 
 SHIPPED = shipped_params()
 CONTRACT = Contract(time_column="ts", label="y", columns={
     "x1": Column("float"), "x2": Column("float", nullable=True), "colour": Column("category")})
 SETTINGS = backtest.Settings(
     contract=CONTRACT,
-    model=Model(kind="sgd_logistic", threshold=0.5, seed=0,
-                sgd_logistic=SgdLogistic(alpha=0.001, max_iter=5)),
+    model=Model(estimator=SGD_LOGISTIC.estimator, params=SGD_LOGISTIC.params, threshold=0.5,
+                seed=0),
     gate=SHIPPED.gate,  # roc_auc, f1 and log_loss rules; no slice column here
     evaluate=Evaluate(slice_column=None, resamples=200),
     drift=Drift(),
@@ -141,9 +141,14 @@ def test_incremental_calls_partial_fit_once_per_batch_and_never_refits(calls):
 
 
 def test_incremental_is_refused_for_a_model_without_partial_fit():
-    hist = dataclasses.replace(SETTINGS.model, kind="hist_gradient_boosting")
-    with pytest.raises(Exception, match="partial_fit"):
+    hist = dataclasses.replace(SETTINGS.model, estimator=SHIPPED.model.estimator,
+                               params={"max_iter": 5})
+    with pytest.raises(IterateError) as refused:
         run(stream(5), model=hist)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("backtest.model: the incremental policy")
+    assert "HistGradientBoostingClassifier" in message and "partial_fit" in message
+    run(stream(5), model=hist, policies=("frozen", "full-every-k"))
 
 
 def test_drift_triggered_refits_on_a_severe_shift_and_not_on_a_stable_stream():
@@ -282,10 +287,24 @@ def test_backtest_section_keys_are_checked_naming_the_key(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=r"backtest\.evry: unknown key"):
         backtest_command.load(path)
-    raw["backtest"] = {"model": "hist_gradient_boosting"}
+    raw["backtest"] = {"model": "sgd_logistic"}
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match=r"backtest\.model: the incremental policy needs"):
+    with pytest.raises(ParamsError, match=r"backtest\.model: expected a mapping"):
         backtest_command.load(path)
+    raw["backtest"] = {"model": {"estimator": "SGDClassifier"}}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ParamsError, match=r"backtest\.model\.estimator: 'SGDClassifier' is not "
+                                          "a dotted path"):
+        backtest_command.load(path)
+
+
+def test_a_null_backtest_model_is_the_model_section(tmp_path):
+    raw = raw_params()
+    raw["backtest"] = {"model": None, "policies": ["frozen"]}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    p, bt = backtest_command.load(path)
+    assert backtest_command.settings(p, bt).model == p.model
 
 
 def test_a_params_file_without_a_backtest_section_gets_the_defaults(tmp_path):
@@ -294,15 +313,17 @@ def test_a_params_file_without_a_backtest_section_gets_the_defaults(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(raw))
     p, bt = backtest_command.load(path)
-    assert bt == backtest_command.Backtest() and bt.model == "sgd_logistic"
+    assert bt == backtest_command.Backtest() and bt.model == SGD_LOGISTIC
     s = backtest_command.settings(p, bt)
-    assert s.model.kind == "sgd_logistic" and s.window == p.split.window
+    assert (s.model.estimator, s.model.params) == (SGD_LOGISTIC.estimator, SGD_LOGISTIC.params)
+    assert (s.model.threshold, s.model.seed) == (p.model.threshold, p.model.seed)
+    assert s.window == p.split.window
     assert s.policies == backtest.POLICIES
 
 
 def test_the_shipped_params_file_loads_for_the_backtest():
     p, bt = backtest_command.load(PARAMS_FILE)
-    assert backtest_command.settings(p, bt).model.kind == bt.model
+    assert backtest_command.settings(p, bt).model.estimator == bt.model.estimator
 
 
 def test_a_missing_source_is_one_error_line(tmp_path, monkeypatch, capsys):

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import Repo, make_template_repo
+from helpers import SGD_PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -300,9 +301,9 @@ def loop_repo(tmp_path_factory) -> Repo:
 
 
 def small_repo(folder: Path) -> Repo:
-    """A template copy with two warm-up batches and the quick sgd_logistic model, committed."""
+    """A template copy with two warm-up batches and the quick SGD logistic model, committed."""
     repo = make_template_repo(folder)
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
     repo.git("commit", "-qam", "small and quick")
     return repo
 

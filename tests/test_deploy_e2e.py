@@ -5,7 +5,7 @@ git and GTO tags. One scenario is built once (module scope); each test asserts o
     replay 1 batch,   repro, promote --tag            -> v1.0.1 (forced if the gate rejects)
     rollback 1.0.0 --reason ... --tag                 -> v1.0.0 again
     replay 1 batch,   repro, promote --tag            -> v1.0.2 (numbering continues)
-    model.sgd_logistic.alpha changed and a gate rule that must fail, repro:
+    model.params.alpha changed and a gate rule that must fail, repro:
         promote, promote --force (no reason)          -> refused, nothing changed
         promote --force --reason ... --tag            -> v1.1.0 (a param change: minor)
     then the failures: rollback to an unknown version, predict with a tampered model, rollback
@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import ROOT, Repo, template_files
-from helpers import sha256, tree_digest, week
+from helpers import SGD_PARAMS, sha256, tree_digest, week
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def build(work: Path) -> Scenario:
     s = Scenario(repo, work)
     repo.git("init", "-q", "-b", "main")
     set_remote(repo, work / "dvc-storage")
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "template, two warm-up batches, sgd_logistic")
 
@@ -119,7 +119,7 @@ def build(work: Path) -> Scenario:
     # for `promote --tag` to commit, as a user who edits, runs `dvc repro` and promotes would.
     # No new data: the baseline is pinned to v1.0.2 by hand, for the gate to judge against it.
     s.results["baseline"] = repo.iterate("baseline")
-    repo.set_params(**{"model.sgd_logistic.alpha": 0.001,
+    repo.set_params(**{"model.params.alpha": 0.01,
                        "gate.rules.roc_auc.min_improvement": 0.5})
     repo.dvc("repro")
     s.snapshots["rejected gate"] = s.read("metrics/gate.json")
@@ -328,8 +328,8 @@ def test_after_a_rollback_the_next_version_continues_from_the_highest(s):
 def test_a_changed_model_param_bumps_the_minor_version(s):
     tuned, before = entry_of(s, "1.1.0"), entry_of(s, "1.0.2")
 
-    assert tuned["model_params"]["sgd_logistic"]["alpha"] == 0.001
-    assert before["model_params"]["sgd_logistic"]["alpha"] == 0.0001
+    assert tuned["model_params"]["params"]["alpha"] == 0.01
+    assert before["model_params"]["params"]["alpha"] == 0.03
     assert s.promoted["1.1.0"]["stdout"].startswith(f"promoted {NAME} v1.1.0 ({FORCE_REASON})")
 
 
@@ -380,8 +380,7 @@ def test_each_version_and_production_assignment_is_an_annotated_tag_on_its_commi
 
 def test_the_version_tag_commit_holds_the_params_the_version_was_trained_with(s):
     committed = yaml.safe_load(show(s, f"{NAME}@v1.1.0", "params.yaml"))
-    assert committed["model"]["sgd_logistic"] == entry_of(s, "1.1.0")["model_params"][
-        "sgd_logistic"]
+    assert committed["model"]["params"] == entry_of(s, "1.1.0")["model_params"]["params"]
 
 
 def test_the_rollback_is_committed_with_its_reason(s):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import SGD_PARAMS
 
 pytestmark = pytest.mark.slow
 
 MAKE = shutil.which("make")
 BIN = Path(sys.executable).parent  # the environment running the tests: python, dvc, iterate
-GRID = "model.sgd_logistic.alpha=0.001,0.0001"  # a DVC sweep: one experiment per value
+GRID = "model.params.alpha=0.01,0.03"  # a DVC sweep: one experiment per value
 
 
 def make(repo, *args: str, check: bool = True, timeout: float = 600):
@@ -58,7 +59,7 @@ def experiments_of(repo, baseline: str) -> dict[str, dict]:
                     reason="needs make and the dvc script beside this interpreter")
 def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
     repo.git("commit", "-qam", "fast model")
 
     code, out = make(repo, "exp-show", check=False)
@@ -71,8 +72,8 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     assert repo.git("status", "--porcelain").stdout.strip() == ""
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
 
-    _, dry = make(repo, "-n", "exp", "S=model.kind=sgd_logistic train.mode=incremental")
-    assert "dvc exp run --temp -S 'model.kind=sgd_logistic' -S 'train.mode=incremental'" in dry
+    _, dry = make(repo, "-n", "exp", "S=model.params.alpha=0.01 train.mode=incremental")
+    assert "dvc exp run --temp -S 'model.params.alpha=0.01' -S 'train.mode=incremental'" in dry
 
     try:
         _, out = make(repo, "exp-grid", f"GRID={GRID}", "JOBS=2")
@@ -83,12 +84,12 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
 
     exps = experiments_of(repo, head)
     assert len(exps) == 2, exps.keys()
-    by_alpha = {e["params"]["model"]["sgd_logistic"]["alpha"]: name for name, e in exps.items()}
-    assert set(by_alpha) == {0.001, 0.0001}
+    by_alpha = {e["params"]["model"]["params"]["alpha"]: name for name, e in exps.items()}
+    assert set(by_alpha) == {0.01, 0.03}
     production_auc = set()
     for name, exp in exps.items():
         assert exp["state"] == "success", name
-        assert exp["params"]["model"]["kind"] == "sgd_logistic"
+        assert exp["params"]["model"]["estimator"] == SGD_PARAMS["model.estimator"]
         evaluation = exp["metrics"]["metrics/numbers/evaluate.json"]
         for metric in ("roc_auc", "f1", "log_loss"):
             values = evaluation["metrics"][metric]
@@ -98,14 +99,14 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
         assert exp["metrics"]["metrics/numbers/gate.json"]["passed"] in (0, 1)
     assert len(production_auc) == 1, "both against the same baseline, same holdout"
     # The point with HEAD's own params runs nothing: its metrics are HEAD's, to the digit.
-    same = exps[by_alpha[0.0001]]["metrics"]
+    same = exps[by_alpha[0.03]]["metrics"]
     assert same["metrics/numbers/evaluate.json"] == json.loads(
         (repo.path / "metrics/numbers/evaluate.json").read_text())
 
     _, table = make(repo, "exp-show")
     lines = [line for line in table.splitlines() if line.startswith("|")]
     header = lines[0]
-    for column in ("Experiment", "model.sgd_logistic.alpha", "metrics.roc_auc.candidate",
+    for column in ("Experiment", "model.params.alpha", "metrics.roc_auc.candidate",
                    "metrics.f1.delta", "passed"):
         assert column in header, header
     assert "contract." not in header and "drift.alpha" not in header, "only params that differ"
@@ -113,12 +114,12 @@ def test_grid_on_the_queue_compare_and_branch_for_a_pull_request(template_repo):
     assert all(any(name in line for line in lines) for name in exps), table
 
     # The best experiment becomes a branch, whose commit holds its params, lock and metrics.
-    best = by_alpha[0.001]
+    best = by_alpha[0.01]
     make(repo, "exp-branch", f"EXP={best}", "BRANCH=try-alpha")
     assert repo.git("rev-parse", "try-alpha").stdout.strip() == exps[best]["rev"]
     assert repo.git("rev-parse", "try-alpha^").stdout.strip() == head
     params = yaml.safe_load(repo.git("show", "try-alpha:params.yaml").stdout)
-    assert params["model"]["sgd_logistic"]["alpha"] == 0.001
+    assert params["model"]["params"]["alpha"] == 0.01
     committed = json.loads(repo.git("show", "try-alpha:metrics/numbers/evaluate.json").stdout)
     assert committed == exps[best]["metrics"]["metrics/numbers/evaluate.json"]
     changed = repo.git("diff", "--name-only", "main", "try-alpha").stdout.split()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Repo, template_files
-from helpers import ROOT, full_fit, typed_weeks, week
+from helpers import ROOT, full_fit, hgb_model, sgd_model, typed_weeks, week
 
 from iterate import params
 from iterate.core import contract, training
@@ -33,8 +33,16 @@ from iterate.errors import IterateError
 from iterate.repo import bundles, streaming
 
 P = params.load(ROOT / "params.yaml")
-HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting", hist_gradient_boosting=(
-    dataclasses.replace(P.model.hist_gradient_boosting, max_iter=5)))
+HGB = hgb_model(max_iter=5)
+MODELS = {  # the end-to-end tests' four classifiers (tests/test_own_model_e2e.py), small
+    "hist_gradient_boosting": HGB,
+    "sgd_logistic": sgd_model(),
+    "logistic_regression": dataclasses.replace(
+        P.model, estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 200}),
+    "random_forest": dataclasses.replace(
+        P.model, estimator="sklearn.ensemble.RandomForestClassifier",
+        params={"n_estimators": 10, "min_samples_leaf": 20}),
+}
 MAKE = ROOT / "tests" / "hostile_models" / "make.py"
 _spec = importlib.util.spec_from_file_location("hostile_make", MAKE)
 make = importlib.util.module_from_spec(_spec)
@@ -48,7 +56,7 @@ WEEK1 = "2013-01-01_2013-01-07"
 @dataclasses.dataclass
 class Corpus:
     root: Path
-    base: Path  # the good bundle (hist_gradient_boosting, the shipped kind)
+    base: Path  # the good bundle (HistGradientBoosting, the shipped estimator)
     cases: dict[str, Path]
     markers: Path
     holdout: Path  # typed rows, as the stages read them
@@ -96,12 +104,12 @@ def test_the_good_bundle_loads_and_scores(corpus):
     assert bundle.predict_proba(corpus.rows).shape == (len(corpus.rows),)
 
 
-@pytest.mark.parametrize("kind", ["hist_gradient_boosting", "sgd_logistic"])
+@pytest.mark.parametrize("kind", list(MODELS))
 def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
-    """The reference is fitted on a dozen generated rows, with one boosting round: the models
-    trained on real data (early stopping above 10,000 rows, the float32 path of a streamed
-    refit, an incremental update) hold nothing more."""
-    model = dataclasses.replace(HGB if kind == "hist_gradient_boosting" else P.model, kind=kind)
+    """The reference is fitted on a dozen generated rows, with one boosting round or tree: the
+    models trained on real data (early stopping above 10,000 rows, the float32 path of a
+    streamed refit, an incremental update) hold nothing more."""
+    model = MODELS[kind]
     rows = typed_weeks(12500)
     train_file = tmp_path / "train.parquet"
     rows.to_parquet(train_file)
@@ -113,7 +121,7 @@ def test_the_allow_list_admits_every_model_the_pipeline_makes(tmp_path, kind):
     full = saved_and_loaded(full_fit(rows, model, tmp_path / "fit"), "full")
     saved_and_loaded(streaming.fit_file(train_file, "n", model, P.contract, 500, fit_rows=1000),
                      "streamed")
-    if kind == "sgd_logistic":
+    if hasattr(full.pipeline[-1], "partial_fit"):
         newer = rows.assign(batch_id="week-9")  # after every batch the full fit saw
         plan = training.plan(model, newer, full.meta)
         assert plan.mode == "incremental"
@@ -138,7 +146,7 @@ def test_a_derived_allow_list_is_kept_per_machine_and_reused_by_the_next_process
     monkeypatch.setattr(bundles, "_ALLOW_LISTS", {})
     monkeypatch.setattr(bundles, "_derive", lambda *_: derived)
     assert bundles.allow_list(HGB, schema, "late") == derived
-    assert json.loads(entry.read_text())["kind"] == HGB.kind
+    assert json.loads(entry.read_text())["kind"] == derived.kind
 
 
 def test_an_allow_list_is_keyed_by_the_model_and_the_inputs_it_was_derived_for():
@@ -182,7 +190,8 @@ def test_the_gadget_differs_from_the_good_model_only_by_the_function_its_partial
     """hist_gradient_boosting holds a FunctionTransformer of a partial of check_array: the
     allow-list is of exact names, so the partial and the transformer pass and myeval does not."""
     with pytest.raises(IterateError, match=r"holds numpy\.f2py\.crackfortran\.myeval, which "
-                                           r"model kind hist_gradient_boosting is not built of"):
+                                           r"the model \(HistGradientBoostingClassifier\) is "
+                                           "not built of"):
         bundles.load(corpus.cases["numpy_eval_gadget"])
 
 
@@ -200,15 +209,34 @@ def test_a_corrupt_model_json_is_one_line(corpus, tmp_path, text, problem):
     assert "\n" not in str(caught.value)
 
 
-def test_model_params_that_name_no_known_kind_are_refused(corpus, tmp_path):
+@pytest.mark.parametrize("estimator, params, problem", [
+    ("builtins.eval", {}, "is in Python's standard library"),
+    ("os.system", {}, "is in Python's standard library"),
+    ("subprocess.Popen", {"args": "touch x"}, "is in Python's standard library"),
+    ("numpy.f2py.crackfortran.myeval", {}, "is not a scikit-learn estimator class"),
+    ("sklearn.preprocessing.FunctionTransformer", {"func": "os.system"}, "has no predict_proba"),
+    ("sklearn.no_such_module.Classifier", {}, "cannot be imported"),
+    ("sklearn.linear_model.LogisticRegression", {"penalty": "os.system('touch x')"},
+     "LogisticRegression"),
+    ("not a path", {}, "is not a dotted path"),
+])
+def test_model_params_that_name_no_classifier_are_refused_before_anything_is_called(
+        corpus, tmp_path, monkeypatch, estimator, params, problem):
+    """model.json names the estimator its allow-list is derived from: a function, a class that
+    is no classifier or a hostile keyword is refused, in one line, and nothing of it runs."""
     folder = tmp_path / "m"
     shutil.copytree(corpus.base, folder)
     meta = json.loads((folder / bundles.META_FILE).read_text())
-    meta["model_params"]["kind"] = "anything_goes"
+    meta["model_params"].update(estimator=estimator, params=params)
     (folder / bundles.META_FILE).write_text(json.dumps(meta))
-    with pytest.raises(IterateError, match=r"model_params: kind: str 'anything_goes' is not "
-                                           "one of hist_gradient_boosting, sgd_logistic"):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(IterateError, match=problem) as caught:
         bundles.load(folder)
+    message = str(caught.value)
+    assert "\n" not in message and "refusing to load the model" in message
+    assert message.startswith(f"{folder / bundles.META_FILE}: model_params")
+    assert not (tmp_path / "x").exists()
+    assert_nothing_ran(corpus)
 
 
 def test_the_corpus_is_live_its_payloads_run_when_skops_trusts_what_the_file_names(tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from helpers import SGD_PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ def test_loop_lands_trains_promotes_commits_and_prints_the_table(template_repo):
 
 def test_monitoring_scores_every_column_every_time_and_keeps_its_history(template_repo):
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic",
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS,
                        "train.mode": "auto"})
     repo.git("commit", "-qam", "auto mode")
     repo.iterate("loop", "--iterations", "3")

@@ -3,14 +3,13 @@ an earlier model version, and input that breaks the model's contract."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import full_fit, week
+from helpers import full_fit, hgb_model, sgd_model, week
 
 from iterate import params
 from iterate.core import contract, training
@@ -19,10 +18,9 @@ from iterate.repo import bundles, scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
-SGD = dataclasses.replace(P.model, kind="sgd_logistic")
-HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting",
-                          hist_gradient_boosting=dataclasses.replace(
-                              P.model.hist_gradient_boosting, max_iter=30))
+SGD = sgd_model()
+HGB = hgb_model(max_iter=30)
+KINDS = {"sgd_logistic": SGD, "hist_gradient_boosting": HGB}
 FEATURES = list(P.contract.columns)
 
 
@@ -33,10 +31,10 @@ def fitted(tmp_path_factory) -> dict[str, training.Bundle]:
     raw = week(1, step=2)
     rows = contract.validate(raw, P.contract).good.assign(batch_id="2013-01-01_2013-01-07")
     out = {}
-    for model in (SGD, HGB):
-        folder = tmp_path_factory.mktemp(model.kind)
+    for kind, model in KINDS.items():
+        folder = tmp_path_factory.mktemp(kind)
         bundles.save(full_fit(rows, model, tmp_path_factory.mktemp("fit")), folder)
-        out[model.kind] = bundles.load(folder)
+        out[kind] = bundles.load(folder)
     return out
 
 

@@ -19,6 +19,7 @@ import asyncssh
 import pytest
 import yaml
 from conftest import Repo
+from helpers import SGD_PARAMS
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ def test_push_to_an_ssh_remote_then_clone_pull_and_roll_back_there(template_repo
     port, key = sftp_server
     storage = tmp_path / "remote-storage"
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
     repo.git("commit", "-qam", "fast settings")
     repo.iterate("loop", "--iterations", "2")
     registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
@@ -105,7 +106,7 @@ def test_rollback_whose_bytes_no_remote_holds_changes_nothing(template_repo, sft
                                                               tmp_path):
     port, key = sftp_server
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, "model.kind": "sgd_logistic"})
+    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
     repo.git("commit", "-qam", "fast settings")
     repo.iterate("loop", "--iterations", "2")
     clone = Repo(tmp_path / "clone")

@@ -373,7 +373,7 @@ def test_quarantine_reasons_are_counted_per_reason_most_first(tmp_path):
 def test_report_of_an_iteration_against_the_previous_commit(template_repo):
     repo = template_repo
     repo.set_params(**{"replay.warmup_batches": 2, "split.window": 2, "evaluate.resamples": 200,
-                       "model.hist_gradient_boosting.max_iter": 20})  # small and quick
+                       "model.params.max_iter": 20})  # small and quick
     repo.git("commit", "-qam", "two warm-up batches")
     repo.iterate("loop", "--iterations", "2")  # two commits; the second lands one batch
     assert len(repo.git("log", "--format=%s").stdout.splitlines()) == 4

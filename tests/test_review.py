@@ -25,7 +25,7 @@ def test_metrics_and_plots_diff_of_an_iteration_are_short_numbers_and_warn_of_no
         template_repo, tmp_path):
     repo = template_repo
     repo.set_params(**{"replay.warmup_batches": 2, "split.window": 2, "evaluate.resamples": 200,
-                       "model.hist_gradient_boosting.max_iter": 20})  # small and quick
+                       "model.params.max_iter": 20})  # small and quick
     repo.git("commit", "-qam", "two warm-up batches")
     repo.iterate("loop", "--iterations", "2")  # two commits; the second promotes or rejects
 

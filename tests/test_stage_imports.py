@@ -43,7 +43,7 @@ def imported(tmp_path_factory) -> dict[str, set[str]]:
     """The heavy packages each stage imported, over a run without and one with production."""
     repo = make_template_repo(tmp_path_factory.mktemp("imports"))
     repo.set_params(**{"split.window": 2, "split.min_train_rows": 100,
-                       "evaluate.resamples": 200, "model.hist_gradient_boosting.max_iter": 10})
+                       "evaluate.resamples": 200, "model.params.max_iter": 10})
     repo.iterate("replay", "--through", "2013-01-21")
     stages = yaml.safe_load((repo.path / "dvc.yaml").read_text())["stages"]
     found: dict[str, set[str]] = {name: set() for name in stages}

@@ -6,7 +6,6 @@ transformer is fitted on a sample that still knows every category.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
@@ -16,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import typed_weeks
+from helpers import hgb_model, sgd_model, typed_weeks
 from sklearn.metrics import roc_auc_score
 
 from iterate import params
@@ -27,8 +26,8 @@ from iterate.repo import bundles, store, streaming
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
-SGD = dataclasses.replace(P.model, kind="sgd_logistic")
-HGB = dataclasses.replace(P.model, kind="hist_gradient_boosting")
+SGD = sgd_model()
+HGB = hgb_model()
 KINDS = pytest.mark.parametrize("model", [SGD, HGB], ids=["sgd", "hgb"])
 COLUMNS = [*P.contract.features, P.contract.label]
 
@@ -104,7 +103,7 @@ def test_above_fit_rows_the_transformer_is_fitted_on_a_sample_knowing_every_cate
 
 
 def test_a_sparse_output_is_gathered_into_one_csr_matrix(rows, train_file):
-    transformer = training.build(SGD, P.contract).named_steps["features"].fit(rows)
+    transformer = training.build(SGD, P.contract)[:-1].fit(rows)
     [matrix] = streaming.transform(train_file, transformer, P.contract.features, len(rows),
                                    np.float32)
     assert matrix.dtype == np.float32 and matrix.format == "csr"
@@ -127,7 +126,7 @@ def test_the_csr_buffers_grow_when_a_later_chunk_has_fuller_rows():
 
 
 def test_a_dense_output_is_gathered_in_each_parts_order(rows, train_file):
-    transformer = training.build(HGB, P.contract).named_steps["features"].fit(rows)
+    transformer = training.build(HGB, P.contract)[:-1].fit(rows)
     expected = transformer.transform(rows)
     [whole] = streaming.transform(train_file, transformer, P.contract.features, len(rows),
                                   np.float64)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import full_fit, typed_weeks
+from helpers import full_fit, sgd_model, typed_weeks
 from sklearn.metrics import roc_auc_score
 
 from iterate import params
@@ -22,7 +22,7 @@ from iterate.repo import bundles
 
 ROOT = Path(__file__).resolve().parents[1]
 P = params.load(ROOT / "params.yaml")
-SGD = dataclasses.replace(P.model, kind="sgd_logistic")
+SGD = sgd_model()
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +103,55 @@ def test_incremental_without_production_falls_back_to_full_and_says_so(weeks):
     assert "no production model" in note
 
 
-def test_incremental_refuses_a_change_of_model_kind(weeks):
-    production = {"kind": "hist_gradient_boosting", "seen": training.seen_range([])}
-    with pytest.raises(IterateError, match="set train.mode: full"):
+def test_incremental_refuses_a_change_of_estimator(weeks):
+    production = {"model_params": {"estimator": P.model.estimator},
+                  "seen": training.seen_range([])}
+    with pytest.raises(IterateError, match="set train.mode: full to switch estimators"):
         training.plan(SGD, weeks, production)
+
+
+@pytest.mark.parametrize("mode", ["incremental", "auto"])
+def test_incremental_modes_are_refused_in_one_line_for_a_classifier_without_partial_fit(mode):
+    forest = dataclasses.replace(P.model, estimator="sklearn.ensemble.RandomForestClassifier",
+                                 params={})
+    with pytest.raises(IterateError) as refused:
+        training.require_incremental(mode, training.build(forest, P.contract), forest)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"train.mode: {mode}" in message and "RandomForestClassifier" in message
+    training.require_incremental("full", training.build(forest, P.contract), forest)
+    training.require_incremental(mode, training.build(SGD, P.contract), SGD)
+
+
+def test_the_model_seed_is_the_random_state_unless_the_params_set_one():
+    assert training.build(SGD, P.contract)[-1].random_state == SGD.seed
+    own = sgd_model(random_state=7)
+    assert training.build(own, P.contract)[-1].random_state == 7
+    ridge = dataclasses.replace(P.model, estimator="sklearn.naive_bayes.GaussianNB", params={})
+    assert "random_state" not in training.build(ridge, P.contract)[-1].get_params()
+
+
+@pytest.mark.parametrize(("estimator", "kwargs", "message"), [
+    ("sklearn.linear_model.SGDClassifier", {"max_leaf_nodes": 31},
+     "model.params.max_leaf_nodes: not a parameter of SGDClassifier"),
+    ("sklearn.linear_model.LinearRegression", {}, "has no predict_proba"),
+    ("sklearn.linear_model.NoSuchClassifier", {}, "cannot be imported"),
+    ("os.system", {}, "standard library"),
+    ("numpy.ndarray", {}, "not a scikit-learn estimator class"),
+])
+def test_a_model_that_is_not_a_classifier_is_refused_naming_the_key(estimator, kwargs, message):
+    model = dataclasses.replace(P.model, estimator=estimator, params=kwargs)
+    with pytest.raises(IterateError, match=message) as refused:
+        training.build(model, P.contract)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_model_file_that_returns_no_pipeline_is_refused(monkeypatch):
+    from iterate import model as model_file
+
+    monkeypatch.setattr(model_file, "build", lambda contract, params: object())
+    with pytest.raises(IterateError, match=r"model.py: build\(\) returned object, not a Pipeline"):
+        training.build(SGD, P.contract)
 
 
 def test_a_model_that_cannot_learn_incrementally_is_refused(weeks, fit):
@@ -181,8 +226,8 @@ def test_a_model_file_holding_foreign_types_is_refused_even_with_a_matching_hash
     meta = bundles.read_meta(tmp_path / "m")
     meta["sha256"] = bundles.file_sha256(path)
     (tmp_path / "m" / bundles.META_FILE).write_text(__import__("json").dumps(meta))
-    with pytest.raises(IterateError, match=r"holds os\.Pipeline, which model kind "
-                                           "sgd_logistic is not built of"):
+    with pytest.raises(IterateError, match=r"holds os\.Pipeline, which the model "
+                                           r"\(SGDClassifier\) is not built of"):
         bundles.load(tmp_path / "m")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from iterate import yamlfile
 from iterate.errors import ParamsError
 
 DEFAULT_PATH = Path("params.yaml")
+DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 COUNT_MAX = 10**12  # row counts: beyond any table this runs on
 SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
 
@@ -97,32 +99,33 @@ class Split:
     min_train_rows: int = field(default=1000, metadata=_within(1, COUNT_MAX))
 
 
-@dataclass(frozen=True)
-class HistGradientBoosting:
-    max_iter: int = field(default=200, metadata=_within(1, 100_000))
-    learning_rate: float = field(default=0.1, metadata=_within(0, 10, low_open=True))
-    max_leaf_nodes: int = field(default=31, metadata=_within(2, 65_536))
-    l2_regularization: float = field(default=0.0, metadata=_within(0, 1e6))
-
-
-@dataclass(frozen=True)
-class SgdLogistic:
-    alpha: float = field(default=0.0001, metadata=_within(0, 1e6, low_open=True))
-    max_iter: int = field(default=20, metadata=_within(1, 100_000))
+DEFAULT_ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
 
 
 @dataclass(frozen=True)
 class Model:
-    kind: Literal["hist_gradient_boosting", "sgd_logistic"] = "hist_gradient_boosting"
+    """The model :func:`iterate.model.build` makes: ``estimator`` (the dotted path of a
+    scikit-learn-compatible classifier) with the keyword arguments ``params``, cut at
+    ``threshold``; ``seed`` is its ``random_state`` when it takes one."""
+
+    estimator: str = DEFAULT_ESTIMATOR
+    params: dict[str, Any] = field(default_factory=dict)
     threshold: float = field(default=0.5, metadata=_within(0, 1, low_open=True, high_open=True))
     seed: int = field(default=42, metadata=_within(0, SEED_MAX, why="a numpy seed"))
-    hist_gradient_boosting: HistGradientBoosting = field(default_factory=HistGradientBoosting)
-    sgd_logistic: SgdLogistic = field(default_factory=SgdLogistic)
 
-    @property
-    def settings(self) -> dict[str, Any]:
-        """The hyper-parameters of the chosen kind."""
-        return dataclasses.asdict(getattr(self, self.kind))
+
+@dataclass(frozen=True)
+class Estimator:
+    """A classifier of its own (``backtest.model``): the dotted path and its keyword arguments."""
+
+    estimator: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# Logistic regression by SGD that stays calibrated on small batches (docs/make-it-yours.md;
+# tests/test_robust_defaults.py): strong L2, few epochs.
+SGD_LOGISTIC = Estimator("sklearn.linear_model.SGDClassifier",
+                         {"loss": "log_loss", "alpha": 0.03, "max_iter": 5, "tol": None})
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,8 @@ class Backtest:
     """``iterate backtest``: replay the history under each update policy."""
 
     policies: list[PolicyName] = field(default_factory=lambda: list(POLICY_NAMES))
-    model: Literal["sgd_logistic", "hist_gradient_boosting"] = "sgd_logistic"
+    # every policy's model (incremental needs partial_fit); null: model.estimator, model.params
+    model: Estimator | None = SGD_LOGISTIC
     # batches of the first fit, shared by every policy
     warmup: int = field(default=4, metadata=_within(1, 100_000))
     # refits train on this many batches; null: split.window
@@ -267,13 +271,10 @@ def parse(raw: Any) -> Params:
 
 def _check_combinations(p: Params) -> None:
     _check_backtest(p.backtest)
-    if p.model.kind == "hist_gradient_boosting" and p.train.mode in ("incremental", "auto"):
-        raise ParamsError(
-            "train.mode",
-            f"{p.train.mode} needs a model that learns with partial_fit; hist_gradient_boosting "
-            "cannot (its warm_start adds trees, it does not update). Use model.kind: "
-            "sgd_logistic or train.mode: full",
-        )
+    for key, chosen in (("model", p.model), ("backtest.model", p.backtest.model)):
+        if chosen is not None and not DOTTED_PATH.fullmatch(chosen.estimator):
+            raise ParamsError(f"{key}.estimator", f"{chosen.estimator!r} is not a dotted path "
+                              "to a class, e.g. sklearn.linear_model.SGDClassifier")
     if p.split.window != "all" and p.split.window < 1:
         raise ParamsError("split.window", f"must be >= 1 or 'all', got {p.split.window}")
     if sorted(p.contract.classes) != [0, 1]:
@@ -307,11 +308,6 @@ def _check_backtest(bt: Backtest) -> None:
     twice = sorted({p for p in bt.policies if bt.policies.count(p) > 1})
     if twice:
         raise ParamsError("backtest.policies", f"{twice[0]} is listed twice")
-    if "incremental" in bt.policies and bt.model != "sgd_logistic":
-        raise ParamsError("backtest.model", f"the incremental policy needs a model that learns "
-                          f"with partial_fit; {bt.model} cannot. Use sgd_logistic (every policy "
-                          "then uses it: a fair comparison) or drop incremental from "
-                          "backtest.policies")
     if isinstance(bt.window, int) and bt.window < 1:
         raise ParamsError("backtest.window", f"must be >= 1, 'all' or null, got {bt.window}")
 
@@ -320,6 +316,8 @@ def _build(tp: Any, raw: Any, key: str) -> Any:
     """Convert ``raw`` to type ``tp``; ``key`` is the dotted path used in messages."""
     where = key or "params.yaml"
     origin = typing.get_origin(tp)
+    if tp is Any:
+        return _plain(raw, where)
     if dataclasses.is_dataclass(tp):
         if not isinstance(raw, dict):
             raise ParamsError(where, f"expected a mapping, got {_show(raw)}")
@@ -385,6 +383,32 @@ def _build(tp: Any, raw: Any, key: str) -> Any:
             raise ParamsError(where, f"expected a string, got {_show(raw)}")
         return raw
     raise TypeError(f"unsupported params type {tp!r} at {where}")  # a bug here, not user input
+
+
+def _plain(raw: Any, where: str) -> Any:
+    """Free-form data (``model.params``): YAML's strings, numbers, booleans, nulls, lists and
+    mappings with string keys, numbers finite."""
+    if isinstance(raw, dict):
+        for k in raw:
+            if not isinstance(k, str):
+                raise ParamsError(where, f"keys must be strings, got {_show(k)}")
+        return {k: _plain(v, f"{where}.{k}") for k, v in raw.items()}
+    if isinstance(raw, list):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(raw)]
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ParamsError(where, f"expected a finite number, got {_show(raw)}")
+    if raw is None or isinstance(raw, str | bool | int | float):
+        return raw
+    raise ParamsError(where, f"expected a YAML value, got {_show(raw)}")
+
+
+def parse_section(tp: Any, raw: Any, key: str) -> Any:
+    """One section (e.g. :class:`Model`) from plain data, such as the model params a bundle
+    recorded, checked as :func:`parse` checks params.yaml's; ``key`` names it in messages."""
+    section = _build(tp, raw, key)
+    if tp is Model and not DOTTED_PATH.fullmatch(section.estimator):
+        raise ParamsError(f"{key}.estimator", f"{section.estimator!r} is not a dotted path")
+    return section
 
 
 def _join(key: str, name: str) -> str:

@@ -47,12 +47,15 @@ def load(path: str | Path = params_module.DEFAULT_PATH) -> tuple[params_module.P
 
 
 def settings(p: params_module.Params, bt: Backtest):
-    """The core's settings: the chosen model kind with its hyper-parameters from ``model``."""
+    """The core's settings: ``backtest.model`` (or, when null, ``model``'s estimator and params)
+    with ``model``'s threshold and seed."""
     from iterate.core import backtest
 
     window = bt.window if bt.window is not None else p.split.window
+    model = p.model if bt.model is None else dataclasses.replace(
+        p.model, estimator=bt.model.estimator, params=bt.model.params)
     return backtest.Settings(
-        contract=p.contract, model=dataclasses.replace(p.model, kind=bt.model), gate=p.gate,
+        contract=p.contract, model=model, gate=p.gate,
         evaluate=p.evaluate, drift=p.drift, policies=tuple(bt.policies), warmup=bt.warmup,
         window=None if window == "all" else window, every=bt.every,
         reference_rows=p.train.reference_rows, jobs=bt.jobs)
@@ -111,7 +114,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     print(f"backtest: {len(batches)} batches of {p.replay.batch_days} day(s) from {source} "
           f"({sum(len(b.frame) for b in batches):,} good rows); first fit on "
           f"{s.warmup}, then {len(batches) - s.warmup} scored and learnt from one by one; "
-          f"{len(s.policies)} policies, {s.model.kind}, window "
+          f"{len(s.policies)} policies, {s.model.estimator}, window "
           f"{s.window if s.window is not None else 'all'}")
     for item in skipped:
         print(f"  skipped source batch {item['batch']}: {item['reason']}")

@@ -42,7 +42,7 @@ import pandas as pd
 
 from iterate.core import batches as batches_module
 from iterate.core import contract as contract_module
-from iterate.core import drift, evaluate, gate, policy, replay, training
+from iterate.core import drift, estimators, evaluate, gate, policy, replay, training
 from iterate.errors import ContractError, IterateError
 from iterate.params import Contract, Drift, Evaluate, Gate, Model
 
@@ -420,9 +420,14 @@ def check(settings: Settings, n_batches: int | None = None) -> None:
                            f"{', '.join(POLICIES)}")
     if not settings.policies or len(set(settings.policies)) != len(settings.policies):
         raise IterateError("backtest: policies must name at least one policy, each once")
-    if "incremental" in settings.policies and settings.model.kind != "sgd_logistic":
-        raise IterateError(f"backtest: the incremental policy needs a model that learns with "
-                           f"partial_fit (sgd_logistic), not {settings.model.kind}")
+    if "incremental" in settings.policies:
+        pipeline = training.build(settings.model, settings.contract)
+        if not estimators.learns_incrementally(pipeline):
+            raise IterateError(
+                f"backtest.model: the incremental policy continues the model with partial_fit, "
+                f"which {estimators.label(pipeline)} ({settings.model.estimator}) does not "
+                "have; set backtest.model.estimator to one that has it (e.g. "
+                "sklearn.linear_model.SGDClassifier) or drop incremental from backtest.policies")
     for name, value in (("warmup", settings.warmup), ("every", settings.every),
                         ("window", settings.window or 1)):
         if value < 1:
@@ -543,7 +548,7 @@ def summary(result: Result) -> dict[str, Any]:
             "series": series,
         }
     return {
-        "settings": {"model": s.model.kind, "threshold": s.model.threshold,
+        "settings": {"model": s.model.estimator, "threshold": s.model.threshold,
                      "warmup": s.warmup, "window": s.window if s.window is not None else "all",
                      "every": s.every, "policies": list(s.policies)},
         "batches": {"total": len(batches), "scored": len(result.scored),

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from iterate.core import batches
+from iterate.core import batches, estimators
 from iterate.errors import IterateError
 from iterate.params import Contract, Model, asdict
 
@@ -41,22 +41,32 @@ class Bundle:
 
 
 def build(model: Model, contract: Contract) -> Pipeline:
-    """An unfitted Pipeline of the contract's transformer and the chosen estimator."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import SGDClassifier
+    """The unfitted Pipeline that the user's :func:`iterate.model.build` makes of ``model``,
+    refused in one line when it is not a Pipeline of preprocessing steps and a classifier."""
     from sklearn.pipeline import Pipeline
 
-    from iterate.core import features
+    from iterate import model as model_file
 
-    settings = model.settings
-    if model.kind == "hist_gradient_boosting":
-        transformer, categorical = features.for_tree_model(contract)
-        estimator = HistGradientBoostingClassifier(
-            categorical_features=categorical or None, random_state=model.seed, **settings)
-    else:
-        transformer = features.for_linear_model(contract)
-        estimator = SGDClassifier(loss="log_loss", random_state=model.seed, tol=None, **settings)
-    return Pipeline([("features", transformer), ("estimator", estimator)])
+    pipeline = model_file.build(contract, model)
+    where = "src/iterate/model.py: build()"
+    if not isinstance(pipeline, Pipeline) or len(pipeline.steps) < 2:
+        raise IterateError(f"{where} returned {type(pipeline).__name__}, not a Pipeline of the "
+                           "feature preprocessing and the classifier; return Pipeline([(\"features"
+                           "\", ...), (\"estimator\", ...)])")
+    if not hasattr(pipeline[-1], "predict_proba"):
+        raise IterateError(f"{where}: its last step {type(pipeline[-1]).__name__} has no "
+                           "predict_proba; end the Pipeline with a classifier")
+    return pipeline
+
+
+def require_incremental(mode: str, pipeline: Pipeline, model: Model) -> None:
+    """Refuse ``train.mode`` incremental or auto for a classifier without ``partial_fit``."""
+    if mode in ("incremental", "auto") and not estimators.learns_incrementally(pipeline):
+        raise IterateError(
+            f"train.mode: {mode} continues the model with partial_fit, which "
+            f"{estimators.label(pipeline)} ({model.estimator}) does not have; set train.mode: "
+            "full, or model.estimator to one that has it (e.g. "
+            "sklearn.linear_model.SGDClassifier)")
 
 
 EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting's "auto": early stopping above this
@@ -64,19 +74,22 @@ EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting's "auto": early stopping ab
 
 def fit_full(model: Model, contract: Contract, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
     """A full fit of a new pipeline on the rows ``x`` with labels ``y``."""
-    pipeline = fit_features(model, contract, x, y)
-    split = validation_split(pipeline[-1], y, model.seed)
+    return fit_built(build(model, contract), x, y, model.seed)
+
+
+def fit_built(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray, seed: int) -> Pipeline:
+    """A full fit of the unfitted ``pipeline`` (see :func:`build`) on ``x`` and ``y``."""
+    fit_features(pipeline, x, y)
+    split = validation_split(pipeline[-1], y, seed)
     parts = [x] if split is None else [x.iloc[rows] for rows in split]
-    return fit_estimator(pipeline, [pipeline[0].transform(part) for part in parts], y, split)
+    return fit_estimator(pipeline, [pipeline[:-1].transform(part) for part in parts], y, split)
 
 
-def fit_features(model: Model, contract: Contract, rows: pd.DataFrame,
-                 y: np.ndarray) -> Pipeline:
-    """A new pipeline whose feature transformer is fitted on ``rows`` (its estimator is not
+def fit_features(pipeline: Pipeline, rows: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    """``pipeline`` with its preprocessing steps fitted on ``rows`` (its classifier is not
     fitted yet); ``y`` are the labels of every training row."""
     require_both_classes(y)
-    pipeline = build(model, contract)
-    pipeline.named_steps["features"].fit(rows)
+    pipeline[:-1].fit(rows)
     return pipeline
 
 
@@ -101,8 +114,8 @@ def fit_estimator(pipeline: Pipeline, matrices: list[Any], y: np.ndarray,
     copied. HistGradientBoosting stops early on the validation part, or never without one."""
     estimator = pipeline[-1]
     if split is None:
-        if hasattr(estimator, "early_stopping"):
-            estimator.set_params(early_stopping=False)
+        if isinstance(estimator.get_params(deep=False).get("early_stopping"), str):
+            estimator.set_params(early_stopping=False)  # HistGradientBoosting's "auto"
         estimator.fit(matrices[0], y)
     else:
         train, held_out = split
@@ -120,10 +133,10 @@ def require_both_classes(y: np.ndarray) -> None:
 def fit_incremental(pipeline: Pipeline, x: pd.DataFrame, y: np.ndarray) -> Pipeline:
     """Continue the final estimator with ``partial_fit`` on the frozen transformer's output."""
     estimator = pipeline[-1]
-    if not hasattr(estimator, "partial_fit"):
+    if not estimators.learns_incrementally(pipeline):
         raise IterateError(
-            f"train: {type(estimator).__name__} cannot learn incrementally; set "
-            "train.mode: full (or model.kind: sgd_logistic) in params.yaml")
+            f"train: {type(estimator).__name__} cannot learn incrementally (no partial_fit); "
+            "set train.mode: full in params.yaml")
     estimator.partial_fit(pipeline[:-1].transform(x), y, classes=CLASSES)
     return pipeline
 
@@ -146,12 +159,14 @@ def input_schema(contract: Contract, pipeline: Pipeline, x: pd.DataFrame) -> dic
 
 
 def _known_categories(pipeline: Pipeline) -> dict[str, list[str]]:
-    transformer = pipeline.named_steps["features"]
-    for name, step, columns in transformer.transformers_:
-        if name == "categorical" and hasattr(step, "categories_"):
-            return {c: sorted(str(v) for v in cats if isinstance(v, str))
-                    for c, cats in zip(columns, step.categories_, strict=True)}
-    return {}
+    """The categories of each column that an encoder of the preprocessing was fitted on."""
+    found: dict[str, list[str]] = {}
+    for _, transformer in pipeline.steps[:-1]:
+        for _, step, columns in getattr(transformer, "transformers_", []):
+            if hasattr(step, "categories_") and isinstance(columns, list):
+                found.update({c: sorted(str(v) for v in cats if isinstance(v, str))
+                              for c, cats in zip(columns, step.categories_, strict=True)})
+    return found
 
 
 @dataclass(frozen=True)
@@ -187,11 +202,11 @@ def full_refit_note(mode: str, production: dict[str, Any] | None, rows: int) -> 
 def plan(model: Model, train: pd.DataFrame, production: dict[str, Any]) -> Plan:
     """The rows of an incremental update: those of the training batches after the last one the
     production model has seen (``production`` is its metadata)."""
-    if production["kind"] != model.kind:
+    was = production["model_params"].get("estimator")
+    if was != model.estimator:
         raise IterateError(
-            f"train: train.mode incremental continues the production model "
-            f"({production['kind']}), but model.kind is {model.kind}; set train.mode: full to "
-            "switch kinds")
+            f"train: train.mode incremental continues the production model ({was}), but "
+            f"model.estimator is {model.estimator}; set train.mode: full to switch estimators")
     last = batches.order_key(production["seen"]["last"])
     unseen = train[train["batch_id"].map(lambda b: batches.order_key(b) > last)]
     if unseen.empty:
@@ -234,7 +249,7 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
     """The bundle of a fitted ``pipeline``: its own batches (``trained``) and the range and
     count of every batch it has learnt from (``seen``, see :func:`seen_range`)."""
     meta = {
-        "kind": model.kind,
+        "kind": estimators.label(pipeline),
         "mode": mode,
         "note": note,
         "model_params": asdict(model),

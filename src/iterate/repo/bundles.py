@@ -6,9 +6,10 @@ input schema and output API, and the SHA-256 of ``model.skops``).
 
 Loading trusts nothing in the file. Before skops constructs any object, the archive's declared
 sizes and array headers are checked against fixed bounds, and every node of its schema (each
-class, function, type and how skops rebuilds it) must be on an exact allow-list: what iterate's
-own pipeline of the model's kind holds, found by building and fitting that pipeline on a few
-generated rows and reading its dump (:func:`allow_list`). Nothing is matched by name prefix.
+class, function, type and how skops rebuilds it) must be on an exact allow-list: what the
+pipeline that :func:`iterate.model.build` makes of the model params the bundle recorded holds,
+found by building and fitting it on a few generated rows and reading its dump
+(:func:`allow_list`). Nothing is matched by name prefix.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ FIXED_TIME = (2000, 1, 1, 0, 0, 0)
 ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 
 # Bounds checked before anything is unpacked. The shipped models are far below them (the
-# default hist_gradient_boosting model, 200 trees of 31 leaves, is ~1 MB; 1,000 trees of 255
+# default HistGradientBoosting model, 200 trees of 31 leaves, is ~1 MB; 1,000 trees of 255
 # leaves would be ~30 MB): the file on disk and everything its archive unpacks to, together,
 # and model.json.
 MAX_MODEL_BYTES = 256 * 2**20
@@ -52,12 +53,14 @@ META_KEYS = {"sha256": str, "kind": str, "model_params": dict, "features": list,
 UNNAMED_NODES = frozenset({"JsonNode", "CachedNode"})  # plain JSON; a node already vetted: safe
 REFERENCE_ROWS = 12  # rows of the generated frame the reference pipeline is fitted on
 FREQUENT_ROWS = 8  # of which hold a category's first value (the others are infrequent ones)
-REFERENCE_ITERATIONS = 1  # max_iter of the reference fit: more makes more trees, not new types
+# The reference fit's iterations and ensemble size: more make more trees or epochs, not new types
+REFERENCE_SIZES = {"max_iter": 1, "n_estimators": 1}
 
 
 @dataclasses.dataclass(frozen=True)
 class AllowList:
-    """What a model of one kind holds: skops' protocol and its (loader, name) nodes."""
+    """What one configured model holds: skops' protocol and its (loader, name) nodes; ``kind``
+    names its classifier."""
 
     kind: str
     protocol: int
@@ -146,14 +149,14 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
 def load(folder: str | Path) -> Bundle:
     """Load a bundle the pipeline made (the candidate, or a stage's copy of production).
 
-    Its bytes must match its ``model.json``, and the file may hold only what a pipeline of the
-    model kind ``model.json`` names is built of (the kind and its settings are validated like
-    params.yaml's ``model``, so the metadata can only choose among iterate's own kinds).
+    Its bytes must match its ``model.json``, and the file may hold only what the model params
+    ``model.json`` records are built of (validated like params.yaml's ``model``; the estimator
+    must be a scikit-learn classifier class, see :func:`iterate.core.estimators.resolve`).
     """
     folder = _bundle_folder(folder)
     meta = read_meta(folder)
-    model = _model(meta["model_params"], f"{folder / META_FILE}: model_params")
-    return _load(folder, meta, None, model)
+    where = f"{folder / META_FILE}: model_params"
+    return _load(folder, meta, None, _model(meta["model_params"], where), where)
 
 
 def load_registered(folder: str | Path, entry: dict[str, Any]) -> Bundle:
@@ -169,7 +172,8 @@ def load_registered(folder: str | Path, entry: dict[str, Any]) -> Bundle:
         raise IterateError(f"{where} lacks model_sha256 or model_params; restore the registry "
                            "with `git checkout models/registry.yaml`")
     meta = read_meta(folder)
-    return _load(folder, meta, sha, _model(recorded, f"{where}: model_params"))
+    where += ": model_params"
+    return _load(folder, meta, sha, _model(recorded, where), where)
 
 
 def _bundle_folder(folder: str | Path) -> Path:
@@ -180,7 +184,7 @@ def _bundle_folder(folder: str | Path) -> Path:
 
 
 def _load(folder: Path, meta: dict[str, Any], registered: str | None,
-          model: params.Model) -> Bundle:
+          model: params.Model, where: str) -> Bundle:
     path = folder / MODEL_FILE
     with path.open("rb") as file:  # read once: every check below is of these bytes
         data = file.read(MAX_MODEL_BYTES + 1)
@@ -195,7 +199,10 @@ def _load(folder: Path, meta: dict[str, Any], registered: str | None,
                 "was changed after it was saved. Restore it with `dvc checkout` or "
                 "`iterate rollback`")
     schema = _vet_archive(path, data)
-    allowed = allow_list(model, meta["input_schema"], meta["label"])
+    try:
+        allowed = allow_list(model, meta["input_schema"], meta["label"])
+    except IterateError as exc:
+        raise IterateError(f"{where}: {exc}; refusing to load the model") from None
     _vet_schema(path, schema, allowed)
     sio = skops_io()
     trusted = sorted({name for _, name in allowed.nodes if name})
@@ -281,7 +288,7 @@ def _vet_references(schema: dict, sizes: dict[str, int], refuse) -> None:
 
 
 def _vet_schema(path: Path, schema: dict, allowed: AllowList) -> None:
-    """Refuse, naming it, the first node that the model kind's own pipeline does not hold."""
+    """Refuse, naming it, the first node that the configured model's Pipeline does not hold."""
     if schema.get("protocol") != allowed.protocol:
         raise IterateError(f"{path}: written with skops protocol {schema.get('protocol')!r}, "
                            f"not {allowed.protocol} as iterate writes; refusing to load it")
@@ -292,7 +299,7 @@ def _vet_schema(path: Path, schema: dict, allowed: AllowList) -> None:
         loader, name = unlisted[0]
         what = name if name not in known else f"{name} rebuilt by a skops {loader}"
         more = f" (and {len(unlisted) - 1} more)" if len(unlisted) > 1 else ""
-        raise IterateError(f"{path}: holds {what}{more}, which model kind {allowed.kind} is not "
+        raise IterateError(f"{path}: holds {what}{more}, which the model ({allowed.kind}) is not "
                            "built of; refusing to load it (retrain with `dvc repro`, or restore "
                            "the file with `dvc checkout`)")
 
@@ -334,22 +341,22 @@ def _bit_generator(content: Any) -> str | None:
 
 
 def allow_list(model: params.Model, input_schema: dict[str, Any], label: str) -> AllowList:
-    """Every (loader, name) node that iterate's own pipeline of ``model`` holds, for inputs
-    like ``input_schema``: the pipeline built as training builds it, fitted (and updated
-    incrementally, when its kind can) on a few generated rows of both classes, dumped with
-    skops in memory and read node by node.
+    """Every (loader, name) node that the pipeline of ``model`` holds, for inputs like
+    ``input_schema``: the pipeline built as training builds it (:func:`iterate.model.build`),
+    fitted (and updated incrementally, when its classifier can) on a few generated rows of both
+    classes, dumped with skops in memory and read node by node.
 
     Derived once per machine and kept in the user's cache folder (:func:`cache_dir`), keyed by
     everything the derivation reads: the model params, the input columns, the source of the
-    code that builds the pipeline and the versions of the libraries whose types it holds. The
-    cache lies outside the repository, so nothing a commit, a pull or a model file brings can
-    widen it; an unreadable entry is derived again.
+    code that builds the pipeline (``model.py`` included) and the versions of the libraries
+    whose types it holds. The cache lies outside the repository, so nothing a commit, a pull or
+    a model file brings can widen it; an unreadable entry is derived again.
     """
     contract = _contract(input_schema, label)
     key = _allow_list_key(model, contract)
     if key not in _ALLOW_LISTS:
         cached = cache_dir() / f"allow-list-{key}.json"
-        allowed = _read_allow_list(cached, model.kind)
+        allowed = _read_allow_list(cached)
         if allowed is None:
             allowed = _derive(model, contract)
             _write_allow_list(cached, allowed)
@@ -369,25 +376,27 @@ def cache_dir() -> Path:
 def _allow_list_key(model: params.Model, contract: params.Contract) -> str:
     from importlib import metadata
 
-    from iterate.core import features, training
+    from iterate import model as model_file
+    from iterate.core import estimators, features, training
 
-    sources = [Path(module.__file__).read_bytes() for module in (features, training)]
+    sources = [Path(module.__file__).read_bytes()
+               for module in (features, training, estimators, model_file)]
     versions = {name: metadata.version(name) for name in ("scikit-learn", "skops", "numpy",
                                                           "scipy", "pandas")}
     text = json.dumps([params.asdict(model), params.asdict(contract), versions, sys.version,
                        [hashlib.sha256(source).hexdigest() for source in sources],
-                       REFERENCE_ROWS, FREQUENT_ROWS, REFERENCE_ITERATIONS],
+                       REFERENCE_ROWS, FREQUENT_ROWS, REFERENCE_SIZES],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _read_allow_list(path: Path, kind: str) -> AllowList | None:
+def _read_allow_list(path: Path) -> AllowList | None:
     try:
         raw = json.loads(path.read_text())
         nodes = frozenset((str(loader), str(name)) for loader, name in raw["nodes"])
-        if raw["kind"] != kind or not isinstance(raw["protocol"], int) or not nodes:
+        if not isinstance(raw["kind"], str) or not isinstance(raw["protocol"], int) or not nodes:
             return None
-        return AllowList(kind=kind, protocol=raw["protocol"], nodes=nodes)
+        return AllowList(kind=raw["kind"], protocol=raw["protocol"], nodes=nodes)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -403,19 +412,23 @@ def _write_allow_list(path: Path, allowed: AllowList) -> None:
 
 
 def _derive(model: params.Model, contract: params.Contract) -> AllowList:
-    from iterate.core import training
+    import warnings
 
-    settings = getattr(model, model.kind)
-    if any(f.name == "max_iter" for f in dataclasses.fields(settings)):
-        settings = dataclasses.replace(settings, max_iter=REFERENCE_ITERATIONS)
-        model = dataclasses.replace(model, **{model.kind: settings})
+    from iterate.core import estimators, training
+
+    pipeline = training.build(model, contract)
+    final = pipeline[-1]
+    final.set_params(**{k: n for k, n in REFERENCE_SIZES.items()
+                        if isinstance(final.get_params(deep=False).get(k), int)})
     x, y = _reference_rows(contract)
-    pipeline = training.fit_full(model, contract, x, y)
-    dumps = [_dump_schema(pipeline)]
-    if hasattr(pipeline[-1], "partial_fit"):
-        dumps.append(_dump_schema(training.fit_incremental(pipeline, x, y)))
+    with warnings.catch_warnings():  # 12 rows, one iteration: convergence warnings, no news
+        warnings.simplefilter("ignore")
+        dumps = [_dump_schema(training.fit_built(pipeline, x, y, model.seed))]
+        if estimators.learns_incrementally(pipeline):
+            dumps.append(_dump_schema(training.fit_incremental(pipeline, x, y)))
     nodes = frozenset(_identify(node) for schema in dumps for node in _nodes(schema))
-    return AllowList(kind=model.kind, protocol=dumps[0]["protocol"], nodes=nodes)
+    return AllowList(kind=estimators.label(pipeline), protocol=dumps[0]["protocol"],
+                     nodes=nodes)
 
 
 def _dump_schema(pipeline: Pipeline) -> dict:
@@ -449,18 +462,23 @@ def _reference_rows(contract: params.Contract):
 
 
 def _model(raw: dict[str, Any], where: str) -> params.Model:
-    """The model params a bundle or registry entry recorded, validated as params.yaml's."""
+    """The model params a bundle or registry entry recorded, validated as params.yaml's, its
+    estimator a scikit-learn classifier class (nothing of it is called before)."""
+    from iterate.core import estimators
+
     try:
-        return params._build(params.Model, raw, "")
-    except ParamsError as exc:
+        model = params.parse_section(params.Model, raw, "model")
+        estimators.resolve(model.estimator)
+    except (ParamsError, IterateError) as exc:
         raise IterateError(f"{where}: {str(exc).removeprefix('params.yaml: ')}; refusing to "
                            "load the model") from None
+    return model
 
 
 def _contract(input_schema: dict[str, Any], label: str) -> params.Contract:
     """The input columns a bundle's ``input_schema`` describes, validated as the contract's."""
     try:
-        columns = {str(name): params._build(params.Column, {
+        columns = {str(name): params.parse_section(params.Column, {
             k: spec.get(k) for k in ("dtype", "nullable", "min", "max", "values")
             if spec.get(k) is not None} if isinstance(spec, dict) else spec,
             f"input_schema.{name}") for name, spec in input_schema.items()}

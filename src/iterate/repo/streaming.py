@@ -220,12 +220,12 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
     labels = scanned.labels
-    pipeline = training.fit_features(model, contract, scanned.to_fit, labels)
+    pipeline = training.fit_features(training.build(model, contract), scanned.to_fit, labels)
     fitted_on, scanned.to_fit = len(scanned.to_fit), None  # free them before the matrix
     if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
     split = training.validation_split(pipeline[-1], labels, model.seed)
-    matrices = transform(path, pipeline.named_steps["features"], contract.features,
+    matrices = transform(path, pipeline[:-1], contract.features,
                          scanned.rows, np.float64 if scanned.rows <= fit_rows else np.float32,
                          parts=list(split) if split else None)
     training.fit_estimator(pipeline, matrices, labels, split)

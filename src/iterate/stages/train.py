@@ -34,6 +34,7 @@ def main(argv: list[str]) -> None:
     from iterate.core import training
     from iterate.repo import bundles, scores, streaming
 
+    training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
     advice = json.loads(args.recommendation.read_text(encoding="utf-8"))["recommendation"]
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
@@ -49,7 +50,7 @@ def main(argv: list[str]) -> None:
     bundles.save(candidate, args.out)
     scores.write(args.scores, candidate.predict_proba(pd.read_parquet(args.holdout)))
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
-    print(f"train: {p.model.kind}, {candidate.meta['note']}{auto}")
+    print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
 
 
 def continue_production(path: Path, p: params.Params, production: Bundle) -> Bundle:
