@@ -163,7 +163,8 @@ def cut(source: pd.DataFrame, contract: Contract,
     the batches the contract refuses whole, ``{"batch": position, "reason": ...}``, which the
     loop would never land either.
     """
-    frames = replay.pending(source, contract.time_column, batch_days, after=None)
+    frames = replay.pending(source, contract.time_column, batch_days, after=None,
+                            timezone=contract.timezone)
     kept: list[Batch] = []
     skipped: list[dict[str, Any]] = []
     for position, raw in enumerate(frames, 1):
