@@ -79,6 +79,9 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
                            f"against; {STALE}")
     if verdict["verdict"] == "is_production":
         raise IterateError("promote: the candidate is the production model already")
+    if verdict["verdict"] == "skip":
+        raise IterateError(f"promote: the gate judged nothing ({verdict['reasons'][0]}); land "
+                           "the next batch and run `dvc repro`: that candidate is judged")
     entries = read_registry()
     released = check_bound(meta, verdict, entries, p.registry.name)
     if not verdict["promotable"] and not force:

@@ -119,7 +119,7 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
             f"{clash.id} ({clash.start} .. {clash.end}); land only rows newer than "
             f"{max(b.end for b in landed)}"
         )
-    name = batch_id(start, end)
+    name = batch_id(start, end, timezone=contract.timezone)
     if batch_path(raw_dir, name).exists() or any(b.id == name for b in landed):
         name = batch_id(start, end, precise=True)  # a second batch within the same days
     info = BatchInfo(

@@ -48,7 +48,8 @@ def main(argv: list[str]) -> None:
     holdout_batch = holdout["batch_id"].iloc[0]
     shape = {"rows": len(holdout), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
-        "holdout": {"batch": holdout_batch, **shape},
+        "holdout": {"batch": holdout_batch, **shape,
+                    "classes": sorted({int(c) for c in set(y.tolist())})},
         "models": {"candidate": candidate.meta["sha256"],
                    "production": production.meta["sha256"] if production else None},
         "metrics": metrics,
