@@ -147,4 +147,5 @@ def rain_params(source: str) -> dict[str, Any]:
             "contract.timezone": "Europe/Paris", "contract.columns": RAIN_COLUMNS,
             "split.min_train_rows": 100, "evaluate.slice_column": "station",
             "evaluate.min_slice_rows": 20, "registry.name": "rain-tomorrow",
+            "registry.description": "Whether it rains at the station that day",
             "model.kind": "sgd_logistic", "model.threshold": 0.5}

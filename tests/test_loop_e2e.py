@@ -139,3 +139,6 @@ def test_loop_over_a_one_class_batch_of_own_data_skips_it_and_goes_on(template_r
     train = read(repo, "models/candidate/model.json")["trained_batches"]
     assert "2021-03-22_2021-03-28" in train, "the dry week trains the next candidate"
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    card = (repo.path / "models/production/CARD.md").read_text()
+    assert "**Predicts:** Whether it rains at the station that day" in card
+    assert not any(w in card.lower() for w in ("flight", "new york", "2013"))

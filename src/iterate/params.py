@@ -205,6 +205,7 @@ class Backtest:
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
+    description: str = ""  # what the model predicts, in the model card's first lines
     tag: bool = False
     branch: str | None = None  # promote/rollback only on this branch's tip; None: see deploy
 

@@ -262,6 +262,6 @@ def _localize(wall: pd.Series, timezone: str) -> pd.Series:
 
 def _implausible_time(parsed: pd.Series) -> np.ndarray:
     """Labelled history cannot come from the future (nor, here, from before 1900): such a
-    time is a typo, e.g. 3013 for 2013."""
+    time is a typo, e.g. a year typed a thousand years off."""
     latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
     return (parsed.notna() & ((parsed < EARLIEST) | (parsed > latest))).to_numpy(dtype=bool)

@@ -101,7 +101,8 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     entry["branch"] = branch
 
     # Render everything first: a failure here changes nothing.
-    card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"])
+    card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"],
+                          p.registry.description)
 
     def fill(staging: Path) -> None:
         shutil.copytree(CANDIDATE, staging, dirs_exist_ok=True)
