@@ -288,3 +288,11 @@ def test_the_card_of_other_data_holds_no_word_of_the_embedded_dataset(entries):
     assert not [w for w in ("flight", "new york", "departure", "carrier") if w in text.lower()]
     seen = other["training_data"]["seen"]  # all the batches the model has learnt from
     assert f"- Trained on the batches {seen['first']} .. {seen['last']} only" in text
+
+
+def test_the_changelog_says_what_the_model_predicts_in_the_words_of_registry_description(
+        entries):
+    text = changelog.changelog(NAME, entries, description="Whether it rains tomorrow")
+
+    assert text.splitlines()[:3] == [f"# Changelog: {NAME}", "",
+                                     "**Predicts:** Whether it rains tomorrow"]

@@ -10,11 +10,14 @@ from iterate.core import tables
 SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 
 
-def changelog(name: str, entries: list[dict[str, Any]]) -> str:
-    """Every promotion and rollback, newest first."""
-    lines = [f"# Changelog: {name}", "",
-             "Rendered from `models/registry.yaml` by `iterate promote` / `iterate rollback`; "
-             "do not edit by hand.", ""]
+def changelog(name: str, entries: list[dict[str, Any]], description: str = "") -> str:
+    """Every promotion and rollback, newest first; ``description`` (``registry.description``)
+    says what the model predicts."""
+    lines = [f"# Changelog: {name}", ""]
+    if description.strip():
+        lines += [f"**Predicts:** {' '.join(description.split())}", ""]
+    lines += ["Rendered from `models/registry.yaml` by `iterate promote` / `iterate rollback`; "
+              "do not edit by hand.", ""]
     for entry in reversed(entries):
         lines += _entry(entry) + [""]
     return "\n".join(lines).rstrip() + "\n"

@@ -201,7 +201,7 @@ def finish(p: Params) -> None:
         else:
             atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [entries[-1]["dvc"]]},
                                                              sort_keys=False))
-        history = changelog.changelog(p.registry.name, entries)
+        history = changelog.changelog(p.registry.name, entries, p.registry.description)
     except IterateError as exc:
         raise JournalError(f"{JOURNAL}: the interrupted {action} cannot be finished "
                            f"({str(exc).rstrip('.')}); {WAY_OUT}") from None
@@ -248,7 +248,8 @@ def abandon(p: Params) -> str:
             atomic.swap_in(PRODUCTION)
         atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [current["dvc"]]},
                                                          sort_keys=False))
-        atomic.write_text(CHANGELOG, changelog.changelog(p.registry.name, entries))
+        atomic.write_text(CHANGELOG, changelog.changelog(p.registry.name, entries,
+                                                         p.registry.description))
     dropped = JOURNAL.is_file()
     JOURNAL.unlink(missing_ok=True)
     state = f"v{current['version']}" if current else "no model (the registry is empty)"
