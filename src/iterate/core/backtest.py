@@ -284,7 +284,9 @@ class Lab:
                     pipeline, seconds, rows = self._fit_here(indices)
             except IterateError as exc:
                 raise IterateError(f"backtest: fit on batches {self.batches[indices[0]].id} .. "
-                                   f"{self.batches[indices[-1]].id}: {exc}") from None
+                                   f"{self.batches[indices[-1]].id}: {exc} (the backtest's "
+                                   "window is backtest.window, its first fit backtest.warmup)"
+                                   ) from None
             self._fits[indices] = Fitted(f"full[{indices[0]}:{indices[-1] + 1}]", pipeline,
                                          indices, seconds, rows)
         return self._fits[indices]
@@ -431,17 +433,17 @@ def check(settings: Settings, n_batches: int | None = None) -> None:
     """Refuse settings no backtest can run, saying which knob to change."""
     unknown = [p for p in settings.policies if p not in KINDS]
     if unknown:
-        raise IterateError(f"backtest: unknown policy {unknown[0]!r}; one of "
+        raise IterateError(f"backtest.policies: unknown policy {unknown[0]!r}; one of "
                            f"{', '.join(POLICIES)}")
     if not settings.policies or len(set(settings.policies)) != len(settings.policies):
-        raise IterateError("backtest: policies must name at least one policy, each once")
+        raise IterateError("backtest.policies: name at least one policy, each once")
     if "incremental" in settings.policies and settings.model.kind != "sgd_logistic":
-        raise IterateError(f"backtest: the incremental policy needs a model that learns with "
-                           f"partial_fit (sgd_logistic), not {settings.model.kind}")
+        raise IterateError(f"backtest.model: the incremental policy needs a model that learns "
+                           f"with partial_fit (sgd_logistic), not {settings.model.kind}")
     for name, value in (("warmup", settings.warmup), ("every", settings.every),
                         ("window", settings.window or 1)):
         if value < 1:
-            raise IterateError(f"backtest: {name} must be >= 1, got {value}")
+            raise IterateError(f"backtest.{name}: must be >= 1, got {value}")
     if n_batches is not None and n_batches <= settings.warmup:
         raise IterateError(f"backtest: {n_batches} batch(es) in the history, but the first fit "
                            f"takes {settings.warmup} (backtest.warmup) and at least one more is "
