@@ -18,7 +18,7 @@ from iterate.params import Column, Contract
 # a time of day followed by a zone: Z, +hh, +hhmm or +hh:mm
 TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 # a date, or a date and a time of day, without a zone: read in contract.timezone
-ZONELESS = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+ZONELESS = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 TIME_DTYPE = "datetime64[us, UTC]"  # microseconds: years 1..9999, unlike nanoseconds
 EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
 EXACT_INT = 2**53  # integers beyond this are not exact in float64
@@ -246,7 +246,9 @@ def parse_times(raw: pd.Series, timezone: str = "UTC") -> tuple[pd.Series, np.nd
         has_zone = text.str.contains(TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
         zoned = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True,
                                errors="coerce").astype(TIME_DTYPE)
-        bare = text.str.fullmatch(ZONELESS).fillna(False).to_numpy(dtype=bool) & ~has_zone
+        bare = ~has_zone & text.notna().to_numpy()
+        if bare.any():  # (the regex runs on these rows only: most sources carry zones)
+            bare[bare] = text[bare].str.fullmatch(ZONELESS).fillna(False).to_numpy(dtype=bool)
         if bare.any():
             wall = pd.to_datetime(text.where(bare), format="ISO8601", errors="coerce")
             zoned = zoned.where(~bare, _localize(wall, timezone))
