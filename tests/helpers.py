@@ -131,3 +131,41 @@ def hgb_model(**changes: Any) -> params.Model:
 # the one that learns incrementally)
 SGD_PARAMS = {"model.estimator": params.SGD_LOGISTIC.estimator,
               "model.params": dict(params.SGD_LOGISTIC.params)}
+
+
+# ---------------------------------------------------------------- a dataset that is not flights
+
+RAIN_COLUMNS = {"humidity": {"dtype": "float", "min": 0, "max": 100},
+                "station": {"dtype": "category"}}
+
+
+def rain_history(weeks: int = 8, per_day: int = 20, dry: tuple[int, ...] = (),
+                 seed: int = 0) -> pd.DataFrame:
+    """A generated weather history, as text: a date-only ``day`` column (no time, no zone),
+    ``per_day`` rows a day, a numeric and a categorical feature and a 0/1 label ``rain`` that
+    depends on them; in the weeks numbered in ``dry`` (1-based) it never rains."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2021-03-01", periods=7 * weeks, freq="D").repeat(per_day)
+    n = len(days)
+    humidity = rng.uniform(20, 100, n)
+    station = rng.choice(["north", "south", "coast"], n)
+    logit = (humidity - 65) / 8 + np.where(station == "coast", 1.0, 0.0)
+    rain = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    week = np.arange(n) // (7 * per_day) + 1
+    rain[np.isin(week, dry)] = 0
+    return pd.DataFrame({"day": days.strftime("%Y-%m-%d"),
+                         "humidity": humidity.round(1).astype(str), "station": station,
+                         "rain": rain.astype(str)})
+
+
+def rain_params(source: str) -> dict[str, Any]:
+    """``set_params`` changes that adopt :func:`rain_history` (at ``source``) by params alone."""
+    return {"replay.source": source, "replay.warmup_batches": 3,
+            "contract.time_column": "day", "contract.label": "rain",
+            "contract.timezone": "Europe/Paris", "contract.columns": RAIN_COLUMNS,
+            "split.min_train_rows": 100, "evaluate.slice_column": "station",
+            "evaluate.min_slice_rows": 20, "registry.name": "rain-tomorrow",
+            "registry.description": "Whether it rains at the station that day",
+            **SGD_PARAMS, "model.threshold": 0.5}

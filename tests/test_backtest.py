@@ -55,7 +55,8 @@ def stream(n: int = 10, rows: int = 400, *, seed: int = 0, shift_from: int | Non
         day = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)
         times = day + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows)), unit="s")
         frame = pd.DataFrame({"ts": times, "x1": seen_x1, "x2": x2, "colour": colour, "y": y})
-        out.append(backtest.Batch(i, f"day-{i:02d}", day.strftime("%Y-%m-%d"), frame))
+        out.append(backtest.Batch(i, f"day-{i:02d}", day.strftime("%Y-%m-%d"), frame,
+                                  0 if i in one_class else None))
     return out
 
 
@@ -211,6 +212,30 @@ def test_the_summary_is_finite_json_even_with_a_one_class_batch():
     assert len(rows) == 5 * 6 and set(rows["policy"]) == set(backtest.POLICIES)
 
 
+def test_a_one_class_batch_is_skipped_as_a_holdout_by_every_policy_and_trained_on_later():
+    result = run(stream(9, one_class=(5,)))
+
+    for name, pr in result.policies.items():
+        step = next(s for s in pr.steps if s.batch == 5)
+        assert set(step.metrics.values()) == {None}, f"{name} scored a one-class batch"
+    gated = next(s for s in result.policies["gated"].steps if s.batch == 5)
+    assert (gated.action, gated.verdict) == (backtest.SKIP, gate.SKIP)
+    assert gated.note == "skipped: holdout holds one class (0) only; it trains later models"
+    assert result.policies["gated"].refits == 5, "a skipped batch judges no candidate"
+    later = [s for pr in result.policies.values() for s in pr.steps if s.batch > 5]
+    assert any(5 in s.trained for s in later), "the one-class batch is training data later"
+    summary = backtest.summary(result)
+    assert summary["batches"]["scored"] == 5
+    assert summary["batches"]["one_class"] == [{"batch": 6, "id": "day-05", "class": 0}]
+    means = {name: pr.mean("f1") for name, pr in result.policies.items()}
+    assert all(m > 0 for m in means.values()), "a skipped batch's F1 of 0 is not averaged in"
+
+
+def test_a_history_whose_scorable_batches_all_hold_one_class_is_refused_saying_so():
+    with pytest.raises(Exception, match="holds one class only, so none can be scored"):
+        run(stream(5, one_class=(3, 4)))
+
+
 def test_a_history_no_longer_than_the_warmup_is_refused_saying_so():
     with pytest.raises(Exception, match="backtest.warmup"):
         run(stream(3))
@@ -278,6 +303,50 @@ def test_backtest_runs_on_own_data_described_by_a_params_file(tmp_path, monkeypa
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
     out = capsys.readouterr().out
     assert "12 batches of 1 day(s) from visits.csv" in out and "drift-triggered" in out
+
+
+def test_backtest_skips_a_one_class_batch_of_own_data_and_says_so(tmp_path, monkeypatch,
+                                                                   capsys):
+    path = write_own_data(tmp_path)
+    visits = pd.read_csv(tmp_path / "visits.csv")
+    visits.loc[visits["when"].str.startswith("2023-05-06"), "bought"] = 0
+    visits.to_csv(tmp_path / "visits.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+
+    assert backtest_command.main(["--params", path.name]) == 0
+
+    out = capsys.readouterr().out
+    assert ("  batch 6 (2023-05-06_2023-05-06): skipped: holdout holds one class (0) only; it "
+            "trains later models") in out
+    assert "8 scored batches" in out and "1 batch(es) of one class skipped" in out
+    summary = json.loads((tmp_path / "metrics/backtest.json").read_text())
+    assert summary["batches"]["scored"] == 8
+    gated = {e["batch"]: e for e in summary["policies"]["gated"]["series"]}
+    assert gated[6]["verdict"] == "skip" and gated[6]["skipped"].startswith("skipped: holdout")
+
+
+def test_backtest_prints_each_refused_batch_before_the_summary_error_naming_min_rows(
+        tmp_path, monkeypatch, capsys):
+    path = write_own_data(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["contract"]["min_rows"] = 400  # a day holds about 300 rows
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+
+    assert backtest_command.main(["--params", path.name]) == 2
+
+    out, err = capsys.readouterr()
+    refused = [line for line in out.splitlines() if line.startswith("  refused source batch")]
+    assert len(refused) == 12
+    assert "fewer than contract.min_rows (400)" in refused[0]
+    assert err.count("\n") == 1 and "0 batch(es) in the history" in err
+    assert "contract.min_rows" in err and "shorter batches" not in err
+
+
+def test_too_few_batches_for_the_warmup_advises_shorter_batches_only_within_min_rows():
+    with pytest.raises(Exception, match=r"keeps at least contract\.min_rows \(50\) good rows"):
+        backtest.check(dataclasses.replace(SETTINGS, contract=dataclasses.replace(
+            CONTRACT, min_rows=50)), 2)
 
 
 def test_backtest_section_keys_are_checked_naming_the_key(tmp_path):

@@ -4,7 +4,8 @@ the embedded source) landed with the real `iterate land` in a temporary git + DV
 A file is either refused whole (one `error:` line on stderr naming the file and the problem, a
 non-zero exit, and data/ and models/ byte-identical), or, when the file is sound and only some
 rows are bad, landed in part: the good rows in data/raw, every bad row in data/quarantine with
-its reason, and its formula-looking cells quoted. EXPECTED says which, for each file.
+its reason, and its formula-looking cells quoted; or, for the files that only look bad
+(zone-less times, a label of one class), landed whole. EXPECTED says which, for each file.
 
 The repository is built once per module, with one good batch (week 1) landed through the real
 command so that the duplicate and overlap cases have something to clash with; each case runs on
@@ -59,9 +60,16 @@ class Partial:
     quarantined: dict[int, str]
 
 
-UTC_TIME = "time_hour: not an ISO 8601 timestamp with a time zone"
+@dataclass(frozen=True)
+class Landed:
+    """Not bad after all: every row lands, with ``warning`` (or nothing) on stderr."""
 
-EXPECTED: dict[str, Refused | Partial] = {
+    warning: str = ""
+
+
+UTC_TIME = "time_hour: not an ISO 8601 date or timestamp"
+
+EXPECTED: dict[str, Refused | Partial | Landed] = {
     # the columns are wrong
     "missing_column.csv": Refused("missing column(s) 'distance'"),
     "extra_column.csv": Refused("column(s) 'tailnum' are not in the contract"),
@@ -69,9 +77,12 @@ EXPECTED: dict[str, Refused | Partial] = {
     "duplicate_column.csv": Refused("column 'distance' appears more than once"),
     # a whole column of the wrong type: every row is bad, more than max_bad_share
     "words_in_numeric_column.csv": Refused("distance: not a number 'far'"),
-    "naive_timestamps.csv": Refused(UTC_TIME),
-    # a label that is all one class (see ONE_CLASS below)
-    "one_class_label.csv": Refused("one class"),
+    # zone-less times are read in contract.timezone (UTC): the batch lands
+    "naive_timestamps.csv": Landed(),
+    # a label that is all one class lands (a later holdout skips it), with a warning
+    "one_class_label.csv": Landed(f"warning: batch {WEEK2} (one_class_label.csv): the label "
+                                  "'late' holds one class only (0); it lands and later models "
+                                  "train on it, but it is skipped as a holdout\n"),
     # a few bad rows in a sound file
     "numbers_with_units.csv": Partial({4: "distance: not a number '1623 mi'",
                                        10: "temp: not a number '42.08 F'",
@@ -222,6 +233,8 @@ def test_bad_batch_is_refused_whole_or_lands_with_each_bad_row_quarantined(
 
     if isinstance(expected, Refused):
         _assert_refused(result, expected)
+    elif isinstance(expected, Landed):
+        _assert_landed(result, expected, source)
     else:
         _assert_partly_landed(result, expected, source)
     assert sha256(source) == sha256(CORPUS / name), "the input file must only be read"
@@ -239,6 +252,14 @@ def _assert_refused(result, expected: Refused) -> None:
     assert len(result.err) < 1000, "one line saying what, where and how, not a data dump"
     assert tree_digest(result.repo, *TREES) == result.before
     assert result.dvc_calls in (None, [])
+
+
+def _assert_landed(result, expected: Landed, source: Path) -> None:
+    assert (result.code, result.err) == (0, expected.warning), result.err[-3000:]
+    rows = len(_read_text_csv(source))
+    assert result.out.startswith(f"landed {WEEK2}: {rows} rows (2013-01-08T")
+    assert result.out.endswith(f"-> data/raw/{WEEK2}.parquet\n")
+    assert len(pd.read_parquet(result.repo / f"data/raw/{WEEK2}.parquet")) == rows
 
 
 def _assert_partly_landed(result, expected: Partial, source: Path) -> None:

@@ -241,6 +241,26 @@ def test_pending_passes_a_row_with_an_unparseable_time_on_to_the_contract(histor
     assert sum(len(f) for f in frames) == len(source)
 
 
+def test_pending_cuts_zone_less_times_at_midnights_of_contract_timezone():
+    wall = pd.date_range("2013-01-01T00:00", "2013-01-14T23:00", freq="h")
+    source = pd.DataFrame({"time_hour": wall.strftime("%Y-%m-%d %H:%M")})
+
+    frames = replay.pending(source, "time_hour", 7, after=None, timezone="Europe/Paris")
+
+    assert _ranges(frames) == [("2013-01-01 00:00", "2013-01-07 23:00"),
+                               ("2013-01-08 00:00", "2013-01-14 23:00")]
+
+
+def test_pending_of_date_only_times_after_a_landed_end_skips_those_days():
+    days = pd.date_range("2013-01-01", "2013-01-21", freq="D").strftime("%Y-%m-%d")
+    source = pd.DataFrame({"time_hour": days})
+
+    frames = replay.pending(source, "time_hour", 7, after="2013-01-06T23:00:00Z",
+                            timezone="Europe/Paris")  # the 7th's midnight in Paris
+
+    assert _ranges(frames) == [("2013-01-08", "2013-01-14"), ("2013-01-15", "2013-01-21")]
+
+
 def test_content_sha256_is_the_same_for_the_same_rows_and_differs_for_others(history):
     a, b = history.head(50), history.head(50).copy()
     changed = b.copy()

@@ -271,3 +271,28 @@ def test_a_registry_written_as_block_yaml_by_earlier_versions_still_reads(entrie
 
     old = "# header\n" + yaml.safe_dump({"model": NAME, "versions": entries}, sort_keys=False)
     assert registry.parse(old) == entries
+
+
+def test_the_card_describes_the_model_in_the_words_of_registry_description(entries):
+    text = changelog.card(NAME, entries[1], SCHEMA, OUTPUT,
+                          description="Whether it rains tomorrow at  a station")
+
+    assert text.splitlines()[2] == "**Predicts:** Whether it rains tomorrow at a station"
+
+
+def test_the_card_of_other_data_holds_no_word_of_the_embedded_dataset(entries):
+    other = {**entries[1], "slices": None}  # (its dates are the fixture's, from the entry)
+    text = changelog.card("rain", other, {"humidity": {"dtype": "float", "nullable": False}},
+                          OUTPUT)
+
+    assert not [w for w in ("flight", "new york", "departure", "carrier") if w in text.lower()]
+    seen = other["training_data"]["seen"]  # all the batches the model has learnt from
+    assert f"- Trained on the batches {seen['first']} .. {seen['last']} only" in text
+
+
+def test_the_changelog_says_what_the_model_predicts_in_the_words_of_registry_description(
+        entries):
+    text = changelog.changelog(NAME, entries, description="Whether it rains tomorrow")
+
+    assert text.splitlines()[:3] == [f"# Changelog: {NAME}", "",
+                                     "**Predicts:** Whether it rains tomorrow"]

@@ -15,6 +15,8 @@ from iterate.params import Column
 
 ROWS = 100
 ROW = 4  # the 0-based row the violation tests break: source row 5
+NOT_A_TIME = ("time_hour: not an ISO 8601 date or timestamp (a zone-less one must exist in "
+              "contract.timezone, UTC)")
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +112,11 @@ def test_typed_frame_as_read_from_parquet_validates_unchanged(sample, shipped):
     (LABEL, "2", "late: not one of the classes [0, 1]"),
     (LABEL, "yes", "late: not one of the classes [0, 1]"),
     (LABEL, np.nan, "late: missing label"),
-    (TIME, "2013-01-01T10:00:00", "time_hour: not an ISO 8601 timestamp with a time zone"),
-    (TIME, "2013-01-01 10:00", "time_hour: not an ISO 8601 timestamp with a time zone"),
-    (TIME, "next tuesday", "time_hour: not an ISO 8601 timestamp with a time zone"),
-    (TIME, "2013-02-30T10:00:00Z", "time_hour: not an ISO 8601 timestamp with a time zone"),
+    (TIME, "next tuesday", NOT_A_TIME),
+    (TIME, "2013-02-30T10:00:00Z", NOT_A_TIME),
+    (TIME, "2013-02-30", NOT_A_TIME),
+    (TIME, "08/11/1992", NOT_A_TIME),
+    (TIME, "2013-01-01T10:00:00+25:00", NOT_A_TIME),
 ])
 def test_row_violation_goes_to_bad_with_source_row_and_reason_naming_column(
         sample, shipped, column, value, reason):
@@ -183,6 +186,67 @@ def test_category_outside_its_allowed_values_is_bad_naming_the_column(sample):
     assert bad["reason"].tolist() == ["origin: not one of the allowed values"]
 
 
+# ---------------------------------------------------------------- zone-less times
+
+
+def test_date_only_time_column_lands_as_midnight_utc_by_default(sample, shipped):
+    sample[TIME] = [f"1992-11-{1 + i % 28:02d}" for i in range(ROWS)]
+
+    result = validate(sample, shipped)
+
+    assert result.bad.empty
+    assert result.good[TIME].min() == pd.Timestamp("1992-11-01T00:00:00Z")
+    assert result.good[TIME].max() == pd.Timestamp("1992-11-28T00:00:00Z")
+
+
+def test_zone_less_times_are_read_in_contract_timezone(sample):
+    sample[TIME] = ["2013-01-15 10:00"] * (ROWS // 2) + ["2013-07-15T10:00:00"] * (ROWS // 2)
+    sample.loc[0, TIME] = "2013-01-15"
+    sample.loc[1, TIME] = "2013-01-15T10:00:00-05:00"  # a zone of its own is kept
+
+    good = validate(sample, contract(timezone="Europe/Paris")).good
+
+    assert set(good[TIME]) == {pd.Timestamp("2013-01-14T23:00:00Z"),  # midnight, winter: +1
+                               pd.Timestamp("2013-01-15T09:00:00Z"),
+                               pd.Timestamp("2013-01-15T15:00:00Z"),
+                               pd.Timestamp("2013-07-15T08:00:00Z")}  # summer: +2
+
+
+def test_wall_clock_time_the_zone_skips_is_a_bad_row_naming_the_zone(sample):
+    sample.loc[ROW, TIME] = "2013-03-31 02:30"  # clocks jump from 02:00 to 03:00 in Paris
+
+    bad = validate(sample, contract(timezone="Europe/Paris")).bad
+
+    assert bad["source_row"].tolist() == [ROW + 1]
+    assert "contract.timezone, Europe/Paris" in bad["reason"].iloc[0]
+
+
+def test_zone_less_datetime_column_from_parquet_is_read_in_contract_timezone(sample):
+    sample[TIME] = pd.to_datetime(sample[TIME], utc=True).dt.tz_localize(None)
+
+    good = validate(sample, contract(timezone="America/New_York")).good
+
+    expected = pd.to_datetime(source_rows(ROWS)[TIME], utc=True) + pd.Timedelta(hours=5)
+    assert sorted(good[TIME]) == sorted(expected)
+
+
+# ---------------------------------------------------------------- one class
+
+
+def test_one_class_batch_lands_with_a_warning_naming_the_batch_and_the_class(sample, shipped):
+    sample[LABEL] = "0"
+
+    result = validate(sample, shipped, where="dry.csv")
+
+    assert len(result.good) == ROWS
+    assert result.warnings == ("the label 'late' holds one class only (0); it lands and later "
+                               "models train on it, but it is skipped as a holdout",)
+
+
+def test_batch_with_both_classes_has_no_warning(sample, shipped):
+    assert validate(sample, shipped).warnings == ()
+
+
 # ---------------------------------------------------------------- batch-level refusals
 
 
@@ -192,6 +256,25 @@ def test_missing_column_refuses_the_batch_naming_the_column(sample, shipped):
 
     message = str(caught.value)
     assert message.startswith("week.csv: missing column(s) 'distance'")
+    assert "change contract.columns in params.yaml" in message
+
+
+@pytest.mark.parametrize(("column", "key"), [(LABEL, "contract.label"),
+                                             (TIME, "contract.time_column")])
+def test_missing_label_or_time_column_names_the_key_that_names_it(sample, shipped, column, key):
+    with pytest.raises(ContractError) as caught:
+        validate(sample.drop(columns=[column]), shipped, where="week.csv")
+
+    message = str(caught.value)
+    assert f"change {key} in params.yaml" in message
+    assert "contract.columns" not in message
+
+
+def test_more_bad_rows_than_max_bad_share_names_the_key_to_raise(sample, shipped):
+    sample.loc[:20, "distance"] = "far"
+
+    with pytest.raises(ContractError, match=r"contract\.max_bad_share\)$"):
+        validate(sample, shipped)
 
 
 def test_extra_column_is_refused_by_default_naming_it(sample, shipped):

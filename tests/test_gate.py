@@ -61,6 +61,25 @@ def test_candidate_with_the_production_hash_is_is_production_and_not_promotable(
     assert verdict.promotable is False
 
 
+@pytest.mark.parametrize("production", ["b", None])
+def test_holdout_of_one_class_is_a_skip_verdict_not_promotable_naming_the_class(production):
+    one_class = evaluation(production=production)
+    one_class["holdout"].update(positive_rate=0.0, classes=[0])
+
+    verdict = gate.decide(one_class, slices(), shipped_params().gate)
+
+    assert (verdict.verdict, verdict.promotable, verdict.rules) == (gate.SKIP, False, [])
+    assert verdict.reasons == ["skipped: holdout holds one class (0) only; it trains later "
+                               "models"]
+
+
+def test_holdout_of_both_classes_is_judged_by_the_rules():
+    both = evaluation()
+    both["holdout"]["classes"] = [0, 1]
+
+    assert gate.decide(both, slices(), shipped_params().gate).verdict == gate.PROMOTE
+
+
 # ---------------------------------------------------------------- non-inferiority
 
 

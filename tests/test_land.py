@@ -43,7 +43,7 @@ def with_bad_rows(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     out.loc[3, ["distance", "carrier", "dest"]] = ["=1+2", "@SUM(A1)", "+cmd"]
     out.loc[10, LABEL] = "2"
-    out.loc[20, TIME] = "2013-01-09T10:00:00"
+    out.loc[20, TIME] = "2013-01-09 at 10:00"
     return out
 
 
@@ -62,7 +62,7 @@ def dirs(tmp_path):
 
 def land(frame, dirs, sha="sha-1", source="inbox/week.csv", **contract_changes):
     return landing.land(frame, contract(**contract_changes), dirs.raw, dirs.quarantine,
-                        sha256=sha, source=source)
+                        sha256=sha, source=source).info
 
 
 def test_clean_batch_lands_as_parquet_named_by_its_first_and_last_dates(dirs):
@@ -103,7 +103,8 @@ def test_batch_with_bad_rows_lands_good_rows_and_quarantines_each_bad_row_with_a
     assert quarantine["reason"].tolist() == [
         "distance: not a number '=1+2'",
         "late: not one of the classes [0, 1]",
-        "time_hour: not an ISO 8601 timestamp with a time zone",
+        "time_hour: not an ISO 8601 date or timestamp (a zone-less one must exist in "
+        "contract.timezone, UTC)",
     ]
 
 

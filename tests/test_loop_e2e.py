@@ -99,3 +99,47 @@ def test_monitoring_scores_every_column_every_time_and_keeps_its_history(templat
     candidate = json.loads((repo.path / "models/candidate/model.json").read_text())
     expected = {"full"} if monitor["recommendation"] == "full" else {"incremental", "unchanged"}
     assert candidate["mode"] in expected, "train.mode auto follows this iteration's advice"
+
+
+def test_loop_over_a_one_class_batch_of_own_data_skips_it_and_goes_on(template_repo):
+    """Own data by params alone (date-only times in Europe/Paris, other column names), with a
+    dry week: it lands with a warning, its iteration is a `skip` (no promotion, finite
+    metrics, `iterate promote` refuses in one line), and the loop goes on to the next one."""
+    from helpers import rain_history, rain_params
+
+    repo = template_repo
+    rain_history(weeks=6, dry=(4,)).to_csv(repo.path / "data/source/rain.csv", index=False)
+    repo.set_params(**rain_params("data/source/rain.csv"))
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "adopt the rain data")
+
+    first = repo.iterate("loop", "--iterations", "2")
+    assert ("warning: batch 2021-03-22_2021-03-28 (rain.csv): the label 'rain' holds one "
+            "class only (0)") in first.stderr
+    skipped = next(line for line in first.stdout.splitlines()
+                   if line.startswith("4 ") and "2021-03-22_2021-03-28" in line)
+    assert skipped.endswith("skipped: holdout holds one class (0) only; it trains later models")
+    assert read(repo, "metrics/gate.json")["verdict"] == "skip"
+    numbers = (repo.path / "metrics/numbers/evaluate.json").read_text()
+    json.loads(numbers, parse_constant=lambda c: pytest.fail(f"{c} in the metrics"))
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    assert repo.git("status", "--porcelain").stdout.strip() == ""
+    log = repo.git("log", "--format=%s").stdout.splitlines()
+    assert log[0] == "iterate: batch 4 (2021-03-22_2021-03-28): skip"
+    assert log[1] == "iterate: batch 3 (2021-03-15_2021-03-21): promoted v1.0.0"
+
+    refused = repo.iterate("promote", check=False)
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("error: promote: the gate judged nothing (skipped: "
+                                     "holdout holds one class (0) only")
+
+    repo.iterate("loop", "--iterations", "1")
+    evaluation = read(repo, "metrics/evaluation.json")
+    assert evaluation["holdout"]["batch"] == "2021-03-29_2021-04-04"
+    assert evaluation["holdout"]["classes"] == [0, 1]
+    train = read(repo, "models/candidate/model.json")["trained_batches"]
+    assert "2021-03-22_2021-03-28" in train, "the dry week trains the next candidate"
+    assert json.loads(repo.dvc("status", "--json").stdout) == {}
+    card = (repo.path / "models/production/CARD.md").read_text()
+    assert "**Predicts:** Whether it rains at the station that day" in card
+    assert not any(w in card.lower() for w in ("flight", "new york", "2013"))

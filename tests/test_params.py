@@ -219,6 +219,9 @@ def test_unknown_slice_guard_metric_is_refused_naming_gate_slices_metric():
     ("replay.warmup_batches", 1, "must be between 2 and 10000"),
     ("contract.classes", [0, 1, 2], "binary classification needs classes [0, 1]"),
     ("evaluate.slice_column", "airport", "'airport' is not a contract column"),
+    ("contract.timezone", "Europe/Pariss", "unknown time zone 'Europe/Pariss'"),
+    ("contract.timezone", "../../etc/passwd", "unknown time zone"),
+    ("contract.timezone", "", "unknown time zone"),
 ])
 def test_impossible_value_is_refused_naming_the_key(dotted, value, expected):
     error = _refusal(_set(raw_params(), dotted, value))

@@ -83,7 +83,7 @@ class Contract:
     max_bad_share: float = field(default=0.2, metadata=_within(0, 1))
     min_rows: int = field(default=50, metadata=_within(1, COUNT_MAX))
     extra_columns: Literal["refuse", "drop"] = "refuse"
-    require_all_classes: bool = True
+    timezone: str = "UTC"  # the zone of time values that carry none (dates, wall-clock times)
 
     @property
     def features(self) -> list[str]:
@@ -209,6 +209,7 @@ class Backtest:
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
+    description: str = ""  # what the model predicts, in the model card's first lines
     tag: bool = False
     branch: str | None = None  # promote/rollback only on this branch's tip; None: see deploy
 
@@ -280,6 +281,7 @@ def _check_combinations(p: Params) -> None:
     if sorted(p.contract.classes) != [0, 1]:
         raise ParamsError("contract.classes", "binary classification needs classes [0, 1]")
     c = p.contract
+    _check_timezone(c.timezone)
     for name in (c.time_column, c.label):
         if name in c.columns:
             raise ParamsError(f"contract.columns.{name}", "time and label columns are not features")
@@ -300,6 +302,20 @@ def _check_combinations(p: Params) -> None:
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")
+
+
+def _check_timezone(name: str) -> None:
+    """The zone must be one the time zone database knows (``UTC``, ``Europe/Paris`` ...)."""
+    import zoneinfo
+
+    if name == "UTC":
+        return
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ParamsError("contract.timezone", f"unknown time zone {name!r}; use a name of the "
+                          "IANA time zone database, e.g. UTC, Europe/Paris, America/New_York")\
+            from None
 
 
 def _check_backtest(bt: Backtest) -> None:

@@ -110,14 +110,19 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     tick = time.perf_counter()
     batches, skipped = backtest.cut(table, p.contract, p.replay.batch_days)
     seconds["cut_and_validate"] = time.perf_counter() - tick
+    for item in skipped:  # before any refusal of the whole run: its reasons are these
+        print(f"  refused source batch {item['batch']}: {item['reason']}")
     backtest.check(s, len(batches))
     print(f"backtest: {len(batches)} batches of {p.replay.batch_days} day(s) from {source} "
           f"({sum(len(b.frame) for b in batches):,} good rows); first fit on "
           f"{s.warmup}, then {len(batches) - s.warmup} scored and learnt from one by one; "
           f"{len(s.policies)} policies, {s.model.estimator}, window "
           f"{s.window if s.window is not None else 'all'}")
-    for item in skipped:
-        print(f"  skipped source batch {item['batch']}: {item['reason']}")
+    from iterate.core import gate
+
+    for batch in batches[s.warmup:]:
+        if batch.one_class is not None:
+            print(f"  batch {batch.index + 1} ({batch.id}): {gate.skip_reason(batch.one_class)}")
 
     tick = time.perf_counter()
     result = backtest.run(batches, s, progress=Progress(sys.stderr))
@@ -251,9 +256,12 @@ def table_text(summary: dict[str, Any]) -> str:
     from iterate.core import tables
 
     b = summary["batches"]
+    skipped = (f"; {len(b['one_class'])} batch(es) of one class skipped as holdouts (trained on)"
+               if b["one_class"] else "")
     return (f"mean over {b['scored']} scored batches ({b['first_scored'][:10]} .. "
-            f"{b['last_scored'][-10:]}, {b['rows_scored']:,} rows), each batch scored before the "
-            "policy learnt from it:\n" + tables.text(header, body, right=range(1, len(header))))
+            f"{b['last_scored'][-10:]}, {b['rows_scored']:,} rows{skipped}), each batch scored "
+            "before the policy learnt from it:\n"
+            + tables.text(header, body, right=range(1, len(header))))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ landing pins the baseline (production as it is then) that the next ``dvc repro``
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from iterate.commands.deploy import locked
@@ -47,7 +48,8 @@ def cmd_land(args: argparse.Namespace) -> int:
             checked.append(batch)
         deploy.verify_production()  # refused before anything is written, not after
         for batch in checked:
-            _say_landed(landing.write(batch, RAW, QUARANTINE))
+            landing.write(batch, RAW, QUARANTINE)
+            _say_landed(batch.info, batch.warnings)
         deploy.record_landing()
     return 0
 
@@ -73,7 +75,8 @@ def check_input_path(path: Path) -> None:
         raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file")
 
 
-def _say_landed(info) -> None:
+def _say_landed(info, warnings=()) -> None:
+    """One line per landed batch on stdout, and one per warning of the contract on stderr."""
     from iterate.repo.landing import kept_note
 
     note = kept_note(info.quarantined)
@@ -81,6 +84,8 @@ def _say_landed(info) -> None:
                    + (f" ({note})" if note else "") if info.quarantined else "")
     print(f"landed {info.id}: {info.rows} rows ({info.start} .. {info.end}) -> "
           f"{RAW / (info.id + '.parquet')}{quarantined}")
+    for warning in warnings:
+        print(f"warning: batch {info.id} ({info.source}): {warning}", file=sys.stderr)
 
 
 def replay_batches(p, count: int | None = None, through: str | None = None) -> list:
@@ -98,14 +103,17 @@ def replay_batches(p, count: int | None = None, through: str | None = None) -> l
     landed = store.list_batches(RAW)
     frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
     todo = replay.pending(frame, p.contract.time_column, p.replay.batch_days,
-                          after=landed[-1].end if landed else None, through=through)
+                          after=landed[-1].end if landed else None, through=through,
+                          timezone=p.contract.timezone)
     infos = []
+    time = p.contract.time_column
     for batch in todo[:count] if count is not None else todo:
-        info = landing.land(batch, p.contract, RAW, QUARANTINE,
-                            sha256=replay.content_sha256(batch),
-                            source=f"{source.name}")
-        _say_landed(info)
-        infos.append(info)
+        first, last = batch[time].iloc[0], batch[time].iloc[-1]
+        landed_batch = landing.land(batch, p.contract, RAW, QUARANTINE,
+                                    sha256=replay.content_sha256(batch), source=source.name,
+                                    where=f"{source.name}, the batch of rows {first} .. {last}")
+        _say_landed(landed_batch.info, landed_batch.warnings)
+        infos.append(landed_batch.info)
     return infos
 
 

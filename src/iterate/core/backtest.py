@@ -48,7 +48,8 @@ from iterate.params import Contract, Drift, Evaluate, Gate, Model
 
 POLICIES: tuple[str, ...] = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
 METRICS: tuple[str, ...] = ("roc_auc", "f1", "log_loss")
-KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT = "keep", "refit", "partial_fit", "promote", "reject"
+KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT, SKIP = ("keep", "refit", "partial_fit", "promote",
+                                                  "reject", "skip")
 DIGITS = 6
 
 
@@ -58,8 +59,9 @@ class Batch:
 
     index: int
     id: str
-    start: str  # first day, YYYY-MM-DD (UTC)
+    start: str  # first day, YYYY-MM-DD (in contract.timezone)
     frame: pd.DataFrame
+    one_class: int | None = None  # the label's only class, if it holds one: not a holdout
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class PolicyResult:
     @property
     def refits(self) -> int:
         """Full fits after the first one (the gated policy's candidates, promoted or not)."""
-        return len(self.steps) if self.name == "gated" else self.count(REFIT)
+        return len(self.steps) - self.count(SKIP) if self.name == "gated" else self.count(REFIT)
 
     @property
     def partial_fits(self) -> int:
@@ -149,7 +151,13 @@ class Result:
 
     @property
     def scored(self) -> list[Batch]:
-        return self.batches[self.settings.warmup:]
+        """The batches after the first fit that are holdouts (both classes)."""
+        return [b for b in self.batches[self.settings.warmup:] if b.one_class is None]
+
+    @property
+    def skipped(self) -> list[Batch]:
+        """The batches after the first fit whose label holds one class: trained on, not scored."""
+        return [b for b in self.batches[self.settings.warmup:] if b.one_class is not None]
 
 
 # --------------------------------------------------------------------------- batches
@@ -163,7 +171,8 @@ def cut(source: pd.DataFrame, contract: Contract,
     the batches the contract refuses whole, ``{"batch": position, "reason": ...}``, which the
     loop would never land either.
     """
-    frames = replay.pending(source, contract.time_column, batch_days, after=None)
+    frames = replay.pending(source, contract.time_column, batch_days, after=None,
+                            timezone=contract.timezone)
     kept: list[Batch] = []
     skipped: list[dict[str, Any]] = []
     for position, raw in enumerate(frames, 1):
@@ -173,8 +182,11 @@ def cut(source: pd.DataFrame, contract: Contract,
             skipped.append({"batch": position, "reason": str(exc)})
             continue
         times = good[contract.time_column]
-        name = batches_module.batch_id(times.min(), times.max())
-        kept.append(Batch(len(kept), name, times.min().strftime("%Y-%m-%d"), good))
+        name = batches_module.batch_id(times.min(), times.max(), timezone=contract.timezone)
+        classes = good[contract.label].unique()
+        kept.append(Batch(len(kept), name,
+                          times.min().tz_convert(contract.timezone).strftime("%Y-%m-%d"), good,
+                          int(classes[0]) if len(classes) == 1 else None))
     return kept, skipped
 
 
@@ -272,7 +284,9 @@ class Lab:
                     pipeline, seconds, rows = self._fit_here(indices)
             except IterateError as exc:
                 raise IterateError(f"backtest: fit on batches {self.batches[indices[0]].id} .. "
-                                   f"{self.batches[indices[-1]].id}: {exc}") from None
+                                   f"{self.batches[indices[-1]].id}: {exc} (the backtest's "
+                                   "window is backtest.window, its first fit backtest.warmup)"
+                                   ) from None
             self._fits[indices] = Fitted(f"full[{indices[0]}:{indices[-1] + 1}]", pipeline,
                                          indices, seconds, rows)
         return self._fits[indices]
@@ -384,6 +398,9 @@ class Gated(Policy):
 
     def learn(self, t: int, proba: np.ndarray) -> Action:
         lab, s = self.lab, self.lab.s
+        one_class = lab.batches[t].one_class
+        if one_class is not None:  # as the loop's gate: nothing to judge on this holdout
+            return Action(SKIP, gate.skip_reason(one_class), verdict=gate.SKIP)
         candidate = lab.full(lab.window(t - 1))  # the batches before t: t is its holdout
         start = time.process_time()
         evaluation: dict[str, Any] = {"models": {"candidate": candidate.key,
@@ -416,10 +433,10 @@ def check(settings: Settings, n_batches: int | None = None) -> None:
     """Refuse settings no backtest can run, saying which knob to change."""
     unknown = [p for p in settings.policies if p not in KINDS]
     if unknown:
-        raise IterateError(f"backtest: unknown policy {unknown[0]!r}; one of "
+        raise IterateError(f"backtest.policies: unknown policy {unknown[0]!r}; one of "
                            f"{', '.join(POLICIES)}")
     if not settings.policies or len(set(settings.policies)) != len(settings.policies):
-        raise IterateError("backtest: policies must name at least one policy, each once")
+        raise IterateError("backtest.policies: name at least one policy, each once")
     if "incremental" in settings.policies:
         pipeline = training.build(settings.model, settings.contract)
         if not estimators.learns_incrementally(pipeline):
@@ -431,12 +448,22 @@ def check(settings: Settings, n_batches: int | None = None) -> None:
     for name, value in (("warmup", settings.warmup), ("every", settings.every),
                         ("window", settings.window or 1)):
         if value < 1:
-            raise IterateError(f"backtest: {name} must be >= 1, got {value}")
+            raise IterateError(f"backtest.{name}: must be >= 1, got {value}")
     if n_batches is not None and n_batches <= settings.warmup:
         raise IterateError(f"backtest: {n_batches} batch(es) in the history, but the first fit "
                            f"takes {settings.warmup} (backtest.warmup) and at least one more is "
-                           "needed to score; use a longer history, shorter batches or a smaller "
-                           "warmup")
+                           f"needed to score; {_advice(settings, n_batches)}")
+
+
+def _advice(settings: Settings, n_batches: int) -> str:
+    """What to change when too few batches are left to score."""
+    if n_batches == 0:
+        return ("every batch was refused (see the reasons above): fix them in the contract "
+                "section, e.g. lower contract.min_rows below the rows of one batch or make "
+                "replay.batch_days longer")
+    return ("use a longer history (replay.source), lower backtest.warmup, or make "
+            "replay.batch_days shorter if each batch keeps at least contract.min_rows "
+            f"({settings.contract.min_rows}) good rows")
 
 
 def run(batches: list[Batch], settings: Settings,
@@ -457,6 +484,10 @@ def run(batches: list[Batch], settings: Settings,
         Per policy, one :class:`Step` per batch after the ``warmup`` ones.
     """
     check(settings, len(batches))
+    if all(b.one_class is not None for b in batches[settings.warmup:]):
+        raise IterateError("backtest: every batch after the first fit holds one class only, so "
+                           "none can be scored; lower backtest.warmup or use a longer history "
+                           "(replay.source)")
     lab = Lab(batches, settings)
     first = tuple(range(settings.warmup))
     try:
@@ -488,10 +519,11 @@ def _replay(lab: Lab, initial: Fitted,
     total = len(batches) - settings.warmup
     for t in range(settings.warmup, len(batches)):
         y = lab.y[t]
+        holdout = batches[t].one_class is None  # a batch of one class is trained on, not scored
         for name, updater in policies.items():
             model = updater.model
             proba = lab.proba(model, t)
-            scores = evaluate.score(y, proba, threshold)
+            scores = evaluate.score(y, proba, threshold) if holdout else dict.fromkeys(METRICS)
             action = updater.learn(t, proba)  # only now does the policy see batch t's labels
             steps[name].append(Step(
                 batch=t, metrics={m: scores[m] for m in METRICS}, model=model.key,
@@ -538,6 +570,8 @@ def summary(result: Result) -> dict[str, Any]:
             }
             if step.verdict is not None:
                 entry["verdict"] = step.verdict
+            if batch.one_class is not None:
+                entry["skipped"] = gate.skip_reason(batch.one_class)
             series.append(entry)
         policies[name] = {
             "mean": {m: _round(pr.mean(m)) for m in METRICS},
@@ -554,6 +588,8 @@ def summary(result: Result) -> dict[str, Any]:
         "batches": {"total": len(batches), "scored": len(result.scored),
                     "rows_scored": int(sum(len(b.frame) for b in result.scored)),
                     "first_fit": [b.id for b in batches[:s.warmup]],
+                    "one_class": [{"batch": b.index + 1, "id": b.id, "class": b.one_class}
+                                  for b in result.skipped],
                     "first_scored": result.scored[0].id, "last_scored": result.scored[-1].id},
         "compute": {"distinct_fits": result.distinct_fits, "fitted_ahead": result.fitted_ahead,
                     "jobs": s.jobs},

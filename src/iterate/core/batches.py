@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,16 @@ class BatchInfo:
         return cls(**json.loads(text))
 
 
-def batch_id(start: datetime, end: datetime, precise: bool = False) -> str:
-    """Batches are named by the dates they cover (or, when ``precise``, the times), so names
-    sort in time order and two batches of the same days still get different names."""
-    fmt = "%Y-%m-%dT%H%M%SZ" if precise else "%Y-%m-%d"
-    return f"{start.astimezone(UTC).strftime(fmt)}_{end.astimezone(UTC).strftime(fmt)}"
+def batch_id(start: datetime, end: datetime, precise: bool = False,
+             timezone: str = "UTC") -> str:
+    """Batches are named by the dates they cover (in ``timezone``, the contract's: a batch of
+    Paris dates is named by them), or, when ``precise``, the UTC times, so names sort in time
+    order and two batches of the same days still get different names."""
+    if precise:
+        fmt, zone = "%Y-%m-%dT%H%M%SZ", UTC
+    else:
+        fmt, zone = "%Y-%m-%d", UTC if timezone == "UTC" else ZoneInfo(timezone)
+    return f"{start.astimezone(zone).strftime(fmt)}_{end.astimezone(zone).strftime(fmt)}"
 
 
 def order_key(batch_id: str) -> tuple[str, ...]:

@@ -10,11 +10,14 @@ from iterate.core import tables
 SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 
 
-def changelog(name: str, entries: list[dict[str, Any]]) -> str:
-    """Every promotion and rollback, newest first."""
-    lines = [f"# Changelog: {name}", "",
-             "Rendered from `models/registry.yaml` by `iterate promote` / `iterate rollback`; "
-             "do not edit by hand.", ""]
+def changelog(name: str, entries: list[dict[str, Any]], description: str = "") -> str:
+    """Every promotion and rollback, newest first; ``description`` (``registry.description``)
+    says what the model predicts."""
+    lines = [f"# Changelog: {name}", ""]
+    if description.strip():
+        lines += [f"**Predicts:** {' '.join(description.split())}", ""]
+    lines += ["Rendered from `models/registry.yaml` by `iterate promote` / `iterate rollback`; "
+              "do not edit by hand.", ""]
     for entry in reversed(entries):
         lines += _entry(entry) + [""]
     return "\n".join(lines).rstrip() + "\n"
@@ -62,12 +65,16 @@ def metrics_table(metrics: dict[str, Any]) -> list[str]:
 
 
 def card(name: str, entry: dict[str, Any], input_schema: dict[str, Any],
-         output: dict[str, Any]) -> str:
-    """The model card of a promoted version (lives beside the model in models/production)."""
-    lines = [f"# Model card: {name} v{entry['version']}", "",
-             "Predicts whether a flight from New York (JFK, LGA, EWR) arrives more than 15 "
-             "minutes late, from the schedule, route and the weather at departure.", "",
-             "## This version", "",
+         output: dict[str, Any], description: str = "") -> str:
+    """The model card of a promoted version (lives beside the model in models/production).
+
+    ``description`` (``registry.description``) says what the model predicts; the rest comes
+    from the registry entry and the model's input schema, so no dataset is named here.
+    """
+    lines = [f"# Model card: {name} v{entry['version']}", ""]
+    if description.strip():
+        lines += [f"**Predicts:** {' '.join(description.split())}", ""]
+    lines += ["## This version", "",
              f"- **Promoted:** {entry['time']} — {entry['reason']}",
              f"- **Model:** {entry['kind']} ({entry['train_mode']} training), "
              f"SHA-256 `{entry['model_sha256']}`",
@@ -105,8 +112,12 @@ def _limits(entry: dict[str, Any]) -> list[str]:
         if small:
             out.append(f"- Too few holdout rows to judge {slices['column']} "
                        f"{', '.join(small)}.")
-    out.append("- Trained on 2013 New York departures only; categories never seen in training "
-               "(a new carrier or destination) are encoded as unknown.")
+    data = entry.get("training_data") or {}
+    seen = data.get("seen") or {}
+    first, last = seen.get("first", data.get("start")), seen.get("last", data.get("end"))
+    span = f"the batches {first} .. {last}" if first and last else "its training batches"
+    out.append(f"- Trained on {span} only; a category never seen in training is encoded as "
+               "unknown.")
     return out
 
 

@@ -17,6 +17,8 @@ from iterate.params import Column, Contract
 
 # a time of day followed by a zone: Z, +hh, +hhmm or +hh:mm
 TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# a date, or a date and a time of day, without a zone: read in contract.timezone
+ZONELESS = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 TIME_DTYPE = "datetime64[us, UTC]"  # microseconds: years 1..9999, unlike nanoseconds
 EARLIEST = pd.Timestamp("1900-01-01", tz="UTC")
 EXACT_INT = 2**53  # integers beyond this are not exact in float64
@@ -27,6 +29,7 @@ MAX_TEXT_LENGTH = 200  # a category value longer than this is a broken export, n
 class Validation:
     good: pd.DataFrame  # typed: time as UTC timestamps, numbers as float/int, categories as str
     bad: pd.DataFrame  # the rows as they came, plus `source_row` (1-based) and `reason`
+    warnings: tuple[str, ...] = ()  # about the batch, without refusing it (one class only)
 
 
 def required_columns(contract: Contract) -> list[str]:
@@ -41,7 +44,8 @@ def check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> pd.Dat
         raise ContractError(
             f"{where}: missing column(s) {', '.join(map(repr, missing))} required by the "
             f"contract (columns found: {', '.join(map(str, frame.columns)) or 'none'}); "
-            "rename them in the file or change contract.columns in params.yaml"
+            f"rename them in the file or change {' and '.join(_keys_of(missing, contract))} "
+            "in params.yaml"
         )
     extra = [c for c in frame.columns if c not in required]
     if extra and contract.extra_columns == "refuse":
@@ -53,6 +57,12 @@ def check_columns(frame: pd.DataFrame, contract: Contract, where: str) -> pd.Dat
         dup = frame.columns[frame.columns.duplicated()][0]
         raise ContractError(f"{where}: column {dup!r} appears twice; keep one")
     return frame[required]
+
+
+def _keys_of(names: list[str], contract: Contract) -> list[str]:
+    """The params keys that name the columns ``names``, in the contract's order."""
+    keys = {contract.time_column: "contract.time_column", contract.label: "contract.label"}
+    return list(dict.fromkeys(keys.get(name, "contract.columns") for name in names))
 
 
 def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> Validation:
@@ -73,8 +83,10 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
                             "with at least one row")
     reasons = Reasons(len(frame))
     typed: dict[str, pd.Series] = {}
-    typed[contract.time_column], bad_time = _parse_time(frame[contract.time_column])
-    reasons.flag(bad_time, f"{contract.time_column}: not an ISO 8601 timestamp with a time zone")
+    typed[contract.time_column], bad_time = parse_times(frame[contract.time_column],
+                                                        contract.timezone)
+    reasons.flag(bad_time, f"{contract.time_column}: not an ISO 8601 date or timestamp (a "
+                 f"zone-less one must exist in contract.timezone, {contract.timezone})")
     reasons.flag(_implausible_time(typed[contract.time_column]),
                  f"{contract.time_column}: before 1900 or in the future")
     typed.update(_check_features(frame, contract.columns, reasons))
@@ -99,8 +111,8 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
     bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
     bad["reason"] = reasons.texts[~ok]
     _refuse_if_mostly_bad(where, contract, len(frame), bad)
-    _refuse_if_one_class(where, contract, good)
-    return Validation(good=good, bad=bad.reset_index(drop=True))
+    return Validation(good=good, bad=bad.reset_index(drop=True),
+                      warnings=tuple(filter(None, [one_class_warning(contract, good)])))
 
 
 def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str) -> pd.DataFrame:
@@ -190,23 +202,24 @@ def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFr
         raise ContractError(
             f"{where}: {len(bad)} of {n} rows break the contract ({share:.0%} > max_bad_share "
             f"{contract.max_bad_share:.0%}); first, row {first['source_row']}: "
-            f"{first['reason']}. Fix the file, or the contract in params.yaml"
+            f"{first['reason']}. Fix the file, or the contract in params.yaml (that column's "
+            "rule, or contract.max_bad_share)"
         )
     if n - len(bad) < max(contract.min_rows, 1):
         raise ContractError(
             f"{where}: only {n - len(bad)} good rows, fewer than contract.min_rows "
-            f"({contract.min_rows}); land a larger batch or lower min_rows"
+            f"({contract.min_rows}); land a larger batch or lower contract.min_rows"
         )
 
 
-def _refuse_if_one_class(where: str, contract: Contract, good: pd.DataFrame) -> None:
+def one_class_warning(contract: Contract, good: pd.DataFrame) -> str | None:
+    """A warning when the good rows' label holds one class only: such a batch lands and trains
+    later models, but cannot be a holdout (no ROC AUC, no verdict on it)."""
     present = sorted(good[contract.label].unique().tolist())
-    if contract.require_all_classes and len(present) < len(contract.classes):
-        raise ContractError(
-            f"{where}: the label {contract.label!r} holds one class only ({present}) in its good "
-            f"rows; a batch needs every class {contract.classes} to be scored as a holdout. "
-            "Check the export, or set contract.require_all_classes: false"
-        )
+    if len(present) != 1:
+        return None
+    return (f"the label {contract.label!r} holds one class only ({present[0]}); it lands and "
+            "later models train on it, but it is skipped as a holdout")
 
 
 def _is_missing(raw: pd.Series) -> np.ndarray:
@@ -216,22 +229,41 @@ def _is_missing(raw: pd.Series) -> np.ndarray:
     return missing
 
 
-def _parse_time(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Parse timestamps to UTC; a value without a time zone is bad (its instant is unknown)."""
+def parse_times(raw: pd.Series, timezone: str = "UTC") -> tuple[pd.Series, np.ndarray]:
+    """Parse a time column to UTC instants, and say which values are not times.
+
+    A value with a zone (``Z``, ``+01:00``) is that instant; a date (``1992-11-08``) or a
+    timestamp without a zone is a wall-clock time in ``timezone`` (its midnight for a date).
+    A wall-clock time that ``timezone`` skips or repeats (a daylight-saving change) has no
+    single instant and is bad, as is anything that is not ISO 8601.
+    """
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
         parsed = raw.dt.tz_convert("UTC").astype(TIME_DTYPE)
     elif pd.api.types.is_datetime64_dtype(raw):
-        return pd.Series(pd.NaT, index=raw.index, dtype=TIME_DTYPE), np.ones(len(raw), dtype=bool)
+        parsed = _localize(raw, timezone)
     else:
         text = raw.astype("string").str.strip()
         has_zone = text.str.contains(TZ_SUFFIX, regex=True).fillna(False).to_numpy(dtype=bool)
-        parsed = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True,
-                                errors="coerce").astype(TIME_DTYPE)
+        zoned = pd.to_datetime(text.where(has_zone), format="ISO8601", utc=True,
+                               errors="coerce").astype(TIME_DTYPE)
+        bare = ~has_zone & text.notna().to_numpy()
+        if bare.any():  # (the regex runs on these rows only: most sources carry zones)
+            bare[bare] = text[bare].str.fullmatch(ZONELESS).fillna(False).to_numpy(dtype=bool)
+        if bare.any():
+            wall = pd.to_datetime(text.where(bare), format="ISO8601", errors="coerce")
+            zoned = zoned.where(~bare, _localize(wall, timezone))
+        parsed = zoned
     return parsed, parsed.isna().to_numpy()
+
+
+def _localize(wall: pd.Series, timezone: str) -> pd.Series:
+    """Wall-clock times in ``timezone`` as UTC instants (NaT where the zone has no such time)."""
+    local = wall.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    return local.dt.tz_convert("UTC").astype(TIME_DTYPE)
 
 
 def _implausible_time(parsed: pd.Series) -> np.ndarray:
     """Labelled history cannot come from the future (nor, here, from before 1900): such a
-    time is a typo, e.g. 3013 for 2013."""
+    time is a typo, e.g. a year typed a thousand years off."""
     latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(days=1)
     return (parsed.notna() & ((parsed < EARLIEST) | (parsed > latest))).to_numpy(dtype=bool)

@@ -17,7 +17,8 @@ from iterate.core.compat import Change, breaking
 from iterate.core.metrics import HIGHER_IS_BETTER
 from iterate.params import Gate
 
-PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION = "promote", "reject", "no_baseline", "is_production"
+PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION, SKIP = ("promote", "reject", "no_baseline",
+                                                    "is_production", "skip")
 PROMOTABLE = (PROMOTE, NO_BASELINE)
 
 
@@ -56,6 +57,9 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
     from production to candidate (:mod:`iterate.core.compat`); a breaking one rejects.
     """
     models = evaluation["models"]
+    one_class = one_class_holdout(evaluation.get("holdout") or {})
+    if one_class is not None:
+        return Verdict(SKIP, False, [skip_reason(one_class)])
     if models.get("production") is None:
         return Verdict(NO_BASELINE, True, ["no baseline yet: there is no production model, so "
                                            "the first candidate is promoted without comparison"])
@@ -83,6 +87,18 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
     if failed:
         return Verdict(REJECT, False, failed, results)
     return Verdict(PROMOTE, True, [f"all {len(results)} rules pass"], results)
+
+
+def one_class_holdout(holdout: dict[str, Any]) -> int | None:
+    """The class of a holdout whose label holds one class only (evaluate records the classes
+    present), else None."""
+    classes = holdout.get("classes")
+    return classes[0] if classes is not None and len(classes) == 1 else None
+
+
+def skip_reason(label_class: int) -> str:
+    """Why a holdout of one class judges nothing (the loop's table and the backtest say it)."""
+    return f"skipped: holdout holds one class ({label_class}) only; it trains later models"
 
 
 def _judge(rule: str, metric: str, scope: str, stats: dict[str, Any],

@@ -73,7 +73,9 @@ def degradation(metric: str, now: Interval, at_promotion: float | None,
                 threshold: float) -> tuple[bool, str]:
     """Alarm when the metric is worse than at promotion by more than ``threshold``, judged on
     the CI's optimistic end (so the alarm means the data shows the loss)."""
-    if at_promotion is None or now.value is None:
+    if now.value is None:
+        return False, f"{metric}: cannot be computed on this batch (one class only?)"
+    if at_promotion is None:
         return False, f"{metric}: no value at promotion to compare with"
     if HIGHER_IS_BETTER[metric]:
         best, loss = now.ci_high, at_promotion - now.value

@@ -6,33 +6,38 @@ import hashlib
 
 import pandas as pd
 
+from iterate.core.contract import parse_times
 
-def batch_numbers(times: pd.Series, days: int) -> pd.Series:
-    """Batch number of each timestamp: whole ``days``-long periods since the first midnight.
+
+def batch_numbers(times: pd.Series, days: int, timezone: str = "UTC") -> pd.Series:
+    """Batch number of each timestamp: whole ``days``-long periods since the first midnight
+    (of ``timezone``: a batch of days starts at that zone's midnight).
 
     A row whose time cannot be parsed goes with the row before it (the first rows: with the
     row after), so the contract, not the cutting, decides what to do with it.
     """
-    origin = times.min().floor("D")
-    numbers = (times - origin) // pd.Timedelta(days=days)
+    wall = times.dt.tz_convert(timezone).dt.tz_localize(None)
+    origin = wall.min().floor("D")
+    numbers = (wall - origin) // pd.Timedelta(days=days)
     return numbers.ffill().bfill().astype("int64")
 
 
 def pending(source: pd.DataFrame, time_column: str, days: int, after: str | None,
-            through: str | None = None) -> list[pd.DataFrame]:
+            through: str | None = None, timezone: str = "UTC") -> list[pd.DataFrame]:
     """The batches of ``source`` (rows as read, text) newer than ``after``, oldest first.
 
-    ``after`` is the last landed timestamp (ISO 8601), ``through`` a date: batches starting
-    later than that day are left for another time.
+    ``after`` is the last landed timestamp (ISO 8601), ``through`` a date (in ``timezone``, as
+    are the source's zone-less times): batches starting later than that day are left for
+    another time.
     """
-    times = pd.to_datetime(source[time_column], format="ISO8601", utc=True, errors="coerce")
-    numbers = batch_numbers(times, days)
+    times, _ = parse_times(source[time_column], timezone)
+    numbers = batch_numbers(times, days, timezone)
     if after:
         fresh = times > pd.Timestamp(after)
         fresh |= times.isna() & numbers.isin(numbers[fresh].unique())
     else:
         fresh = pd.Series(True, index=source.index)
-    end = pd.Timestamp(through, tz="UTC") + pd.Timedelta(days=1) if through else None
+    end = pd.Timestamp(through, tz=timezone) + pd.Timedelta(days=1) if through else None
     frames = []
     for _, rows in source[fresh.to_numpy()].groupby(numbers[fresh], sort=True):
         if end is not None and times[rows.index].min() >= end:

@@ -25,6 +25,8 @@ VERDICTS = {
                     "comparison"),
     "is_production": ("➖", "IS PRODUCTION",
                       "the candidate is the production model itself: nothing to promote"),
+    "skip": ("⏭️", "SKIP", "the holdout holds one class only: nothing is judged on it, and the "
+             "batch trains the next candidate"),
 }
 ADVICE = {"keep": "keep the production model as it is",
           "incremental": "update the production model incrementally on the new data",

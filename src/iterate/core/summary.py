@@ -14,7 +14,8 @@ def iteration_row(batch: BatchInfo, number: int, evaluation: dict[str, Any],
                   verdict: dict[str, Any], version: str | None) -> dict[str, Any]:
     return {"number": number, "batch": batch.id, "rows": evaluation["holdout"]["rows"],
             "metrics": {m: evaluation["metrics"][m] for m, _ in SHOWN},
-            "verdict": verdict["verdict"], "version": version}
+            "verdict": verdict["verdict"], "version": version,
+            "note": verdict["reasons"][0] if verdict["verdict"] == "skip" else None}
 
 
 def commit_message(row: dict[str, Any]) -> str:
@@ -32,9 +33,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         cells = [str(row["number"]), row["batch"], str(row["rows"])]
         for metric, _ in SHOWN:
-            m = row["metrics"][metric]
-            cells += [_num(m["candidate"]), _num(m["production"]), _delta(m)]
-        verdict = row["verdict"].replace("_", " ")
+            m = {} if row.get("note") else row["metrics"][metric]  # skipped: nothing judged
+            cells += [_num(m.get("candidate")), _num(m.get("production")), _delta(m)]
+        verdict = row.get("note") or row["verdict"].replace("_", " ")
         cells.append(f"{verdict} -> v{row['version']}" if row["version"] else verdict)
         body.append(cells)
     return tables.text(header, body)

@@ -79,6 +79,9 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
                            f"against; {STALE}")
     if verdict["verdict"] == "is_production":
         raise IterateError("promote: the candidate is the production model already")
+    if verdict["verdict"] == "skip":
+        raise IterateError(f"promote: the gate judged nothing ({verdict['reasons'][0]}); land "
+                           "the next batch and run `dvc repro`: that candidate is judged")
     entries = read_registry()
     released = check_bound(meta, verdict, entries, p.registry.name)
     if not verdict["promotable"] and not force:
@@ -98,7 +101,8 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
     entry["branch"] = branch
 
     # Render everything first: a failure here changes nothing.
-    card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"])
+    card = changelog.card(p.registry.name, entry, meta["input_schema"], meta["output"],
+                          p.registry.description)
 
     def fill(staging: Path) -> None:
         shutil.copytree(CANDIDATE, staging, dirs_exist_ok=True)
@@ -197,7 +201,7 @@ def finish(p: Params) -> None:
         else:
             atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [entries[-1]["dvc"]]},
                                                              sort_keys=False))
-        history = changelog.changelog(p.registry.name, entries)
+        history = changelog.changelog(p.registry.name, entries, p.registry.description)
     except IterateError as exc:
         raise JournalError(f"{JOURNAL}: the interrupted {action} cannot be finished "
                            f"({str(exc).rstrip('.')}); {WAY_OUT}") from None
@@ -244,7 +248,8 @@ def abandon(p: Params) -> str:
             atomic.swap_in(PRODUCTION)
         atomic.write_text(PRODUCTION_DVC, yaml.safe_dump({"outs": [current["dvc"]]},
                                                          sort_keys=False))
-        atomic.write_text(CHANGELOG, changelog.changelog(p.registry.name, entries))
+        atomic.write_text(CHANGELOG, changelog.changelog(p.registry.name, entries,
+                                                         p.registry.description))
     dropped = JOURNAL.is_file()
     JOURNAL.unlink(missing_ok=True)
     state = f"v{current['version']}" if current else "no model (the registry is empty)"

@@ -94,26 +94,32 @@ class Checked:
     info: BatchInfo
     good: pd.DataFrame
     bad: pd.DataFrame
+    warnings: tuple[str, ...] = ()  # the contract's remarks that did not refuse it
 
 
 def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, sha256: str,
-          source: str, raw_dir: str | Path) -> Checked:
-    """Validate ``frame``; refuse it if its content or time range was landed already."""
+          source: str, raw_dir: str | Path, where: str | None = None) -> Checked:
+    """Validate ``frame``; refuse it if its content or time range was landed already.
+
+    ``source`` is the file it came from (recorded); ``where`` names it in messages (default:
+    ``source``).
+    """
+    where = where or source
     for batch in landed:
         if batch.sha256 == sha256:
-            raise ContractError(f"{source}: already landed as batch {batch.id} (same content); "
+            raise ContractError(f"{where}: already landed as batch {batch.id} (same content); "
                                 "nothing to do")
-    result = validate(frame, contract, where=source)
+    result = validate(frame, contract, where=where)
     times = result.good[contract.time_column]
     start, end = times.min().to_pydatetime(), times.max().to_pydatetime()
     clash = overlapping(iso(start), iso(end), landed)
     if clash is not None:
         raise ContractError(
-            f"{source}: covers {iso(start)} .. {iso(end)}, which overlaps landed batch "
+            f"{where}: covers {iso(start)} .. {iso(end)}, which overlaps landed batch "
             f"{clash.id} ({clash.start} .. {clash.end}); land only rows newer than "
             f"{max(b.end for b in landed)}"
         )
-    name = batch_id(start, end)
+    name = batch_id(start, end, timezone=contract.timezone)
     if batch_path(raw_dir, name).exists() or any(b.id == name for b in landed):
         name = batch_id(start, end, precise=True)  # a second batch within the same days
     info = BatchInfo(
@@ -121,7 +127,7 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
         quarantined=len(result.bad), sha256=sha256, source=Path(source).name,
         landed_at=iso(datetime.now(UTC)),
     )
-    return Checked(info, result.good, result.bad)
+    return Checked(info, result.good, result.bad, result.warnings)
 
 
 def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> BatchInfo:
@@ -139,14 +145,17 @@ def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> Ba
 
 
 def land(frame: pd.DataFrame, contract: Contract, raw_dir: str | Path,
-         quarantine_dir: str | Path, *, sha256: str, source: str) -> BatchInfo:
-    """Check ``frame`` against the contract and the landed batches, then write it.
+         quarantine_dir: str | Path, *, sha256: str, source: str,
+         where: str | None = None) -> Checked:
+    """Check ``frame`` against the contract and the landed batches, then write it; return it
+    as checked (its info, rows and warnings).
 
     Nothing is written unless the whole batch is accepted.
     """
     checked = check(frame, contract, list_batches(raw_dir), sha256=sha256, source=source,
-                    raw_dir=raw_dir)
-    return write(checked, raw_dir, quarantine_dir)
+                    raw_dir=raw_dir, where=where)
+    write(checked, raw_dir, quarantine_dir)
+    return checked
 
 
 def bounded_quarantine(bad: pd.DataFrame) -> pd.DataFrame:

@@ -81,8 +81,9 @@ def main(argv: list[str]) -> None:
                   "tested": report.tested},
         "effect_size": {name: col["effect_size"] for name, col in result["columns"].items()}})
     write_history(args.plots, batch_id, performance, result)
+    value = "n/a (one class only)" if now.value is None else f"{now.value:.4f}"
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
-          f"({', '.join(report.drifted) or 'none'}); {metric} {now.value:.4f}; recommendation: "
+          f"({', '.join(report.drifted) or 'none'}); {metric} {value}; recommendation: "
           f"{advice['recommendation']}")
 
 

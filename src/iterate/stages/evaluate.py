@@ -58,7 +58,8 @@ def main(argv: list[str]) -> None:
     holdout_batch = holdout.column("batch_id")[0].as_py()
     shape = {"rows": len(y), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
-        "holdout": {"batch": holdout_batch, **shape},
+        "holdout": {"batch": holdout_batch, **shape,
+                    "classes": sorted({int(c) for c in set(y.tolist())})},
         "models": {"candidate": candidate["sha256"],
                    "production": production["sha256"] if production else None},
         "metrics": metrics,
