@@ -254,7 +254,10 @@ def load(path: str | Path = DEFAULT_PATH, sections: tuple[str, ...] | None = Non
         raise ParamsError(str(path), msg) from None
     except yamlfile.YamlFileError as exc:
         raise ParamsError("", exc.problem, file=exc.where) from None
-    params = parse(raw)
+    try:
+        params = parse(raw)
+    except ParamsError as exc:  # parse names no file: name the one read (--params may differ)
+        raise ParamsError(exc.key, exc.problem, file=str(path)) from None
     return params if sections is None else SectionGuard(params, sections)
 
 
