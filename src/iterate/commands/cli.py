@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from iterate import params as params_module
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iterate", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"iterate {version()}")
+    parser.add_argument("--version", action=Version, help="print the installed version")
     parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
                         metavar="FILE", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -55,8 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Version(argparse.Action):
+    """``--version``, read from the installed package's metadata only when asked (reading it
+    costs more than the rest of the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"iterate {version()}")
+        parser.exit()
+
+
 def version() -> str:
     """The installed package's version (its metadata), or a note when it is not installed."""
+    from importlib import metadata
+
     try:
         return metadata.version("iterate")
     except metadata.PackageNotFoundError:
