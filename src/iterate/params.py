@@ -205,7 +205,7 @@ class Backtest:
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
-    tag: bool = False
+    tag: bool = True  # in a git repository; elsewhere only --tag asks (and is refused)
     branch: str | None = None  # promote/rollback only on this branch's tip; None: see deploy
 
 
