@@ -80,3 +80,19 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(template_repo):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == cli.BROKEN_PIPE
     assert stderr == ""
+
+
+def test_registry_tag_outside_git_does_nothing_and_only_an_explicit_tag_is_refused(
+        tmp_path, monkeypatch):
+    from helpers import shipped_params
+
+    from iterate.commands import deploy
+    from iterate.errors import IterateError
+
+    monkeypatch.chdir(tmp_path)  # no git repository here
+    p = shipped_params()
+    assert p.registry.tag, "the template tags by default"
+    entry = {"version": "1.0.0", "action": "promote"}
+    assert deploy._commit_and_tag(p, entry, asked=False, message="promote") is None
+    with pytest.raises(IterateError, match="--tag needs a git repository"):
+        deploy._commit_and_tag(p, entry, asked=True, message="promote")
