@@ -37,11 +37,11 @@ def test_a_reject_decided_by_log_loss_says_log_loss_with_its_numbers():
     row = row_of(evaluated, gate.decide(evaluated, {}, GATE))
 
     text = summary.table([row])
-    assert "reject: log loss up to 0.026 worse (0.010 tolerated)" in text
+    assert "reject: log loss up to 0.0260 worse (0.0100 tolerated)" in text
     assert "+0.020 [+0.010, +0.030]" in text  # F1 and ROC AUC improved: not what decided it
     assert summary.WHY_LEGEND in text
     assert summary.commit_message(row).endswith(
-        "reject: log loss up to 0.026 worse (0.010 tolerated)")
+        "reject: log loss up to 0.0260 worse (0.0100 tolerated)")
 
 
 def test_a_reject_by_a_slice_names_the_slice_and_counts_the_rules_beyond_two():
@@ -52,10 +52,10 @@ def test_a_reject_by_a_slice_names_the_slice_and_counts_the_rules_beyond_two():
     verdict = gate.decide(evaluated, sliced, Gate(rules=GATE.rules, slices=guard))
     cell = summary.table([row_of(evaluated, verdict)]).splitlines()[2]
 
-    assert "reject: ROC AUC up to 0.080 worse (0.010 tolerated); F1 up to 0.080 worse " \
-           "(0.020 tolerated); 2 more" in cell
-    assert summary.why(verdict.to_dict())[2] == "ROC AUC (origin=JFK) up to 0.200 worse " \
-                                                "(0.010 tolerated)"
+    assert "reject: ROC AUC up to 0.0800 worse (0.0100 tolerated); F1 up to 0.0800 worse " \
+           "(0.0200 tolerated); 2 more" in cell
+    assert summary.why(verdict.to_dict())[2] == "ROC AUC (origin=JFK) up to 0.2000 worse " \
+                                                "(0.0100 tolerated)"
 
 
 def test_a_required_improvement_not_reached_and_a_breaking_change_are_named():
@@ -65,7 +65,7 @@ def test_a_required_improvement_not_reached_and_a_breaking_change_are_named():
     breaking = {"kind": "breaking", "column": "distance", "what": "removed"}
 
     assert summary.why({**verdict.to_dict(), "compatibility": [breaking]}) == [
-        "ROC AUC gain +0.010 at worst (+0.050 required)", "1 breaking change"]
+        "ROC AUC gain +0.0100 at worst (+0.0500 required)", "1 breaking change"]
 
 
 def test_a_promotion_shows_its_version_and_no_legend():

@@ -40,8 +40,8 @@ def _failed_rule(rule: dict[str, Any]) -> str:
         return f"{name} not computable on this holdout"
     worst, threshold = rule["improvement_ci"][0], rule["threshold"]
     if rule["rule"] == "non_inferiority":
-        return f"{name} up to {-worst:.3f} worse ({-threshold:.3f} tolerated)"
-    return f"{name} gain {worst:+.3f} at worst ({threshold:+.3f} required)"
+        return f"{name} up to {-worst:.4f} worse ({-threshold:.4f} tolerated)"
+    return f"{name} gain {worst:+.4f} at worst ({threshold:+.4f} required)"
 
 
 def _outcome(row: dict[str, Any]) -> str:
