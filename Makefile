@@ -13,12 +13,18 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The installer is uv, at the version requirements.lock pins (the lock is the one source of
+# versions): pip brings it into the venv, then uv installs the lock, with progress, in seconds.
+UV_PIN = $(shell grep -E '^uv==' requirements.lock)
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	@rm -f $(VENV)/.installed-* && touch $@
+	@test -n "$(UV_PIN)" || { echo "error: requirements.lock pins no uv (uv==VERSION)" >&2; exit 2; }
+	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing the installer: $(UV_PIN)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(UV_PIN)'
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-* && touch $@ && echo "$(VENV) is ready"
 
 setup: $(STAMP) ## create .venv from the pinned requirements (done by every target that needs it)
 

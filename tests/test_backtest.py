@@ -3,7 +3,6 @@ and `iterate backtest --params PATH` on a user's own data with other column name
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -410,11 +409,10 @@ def test_a_missing_source_is_one_error_line(tmp_path, monkeypatch, capsys):
     (["backtest", "--params", "mine.yaml"], "mine.yaml"),
     (["--params", "top.yaml", "backtest"], "top.yaml"),
 ])
-def test_add_parser_registers_backtest_and_both_places_for_params(argv, expected):
-    parser = argparse.ArgumentParser(prog="iterate")  # as iterate.commands.cli builds it
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    backtest_command.add_parsers(parser.add_subparsers(required=True))
-    args = parser.parse_args(argv)
+def test_the_cli_registers_backtest_with_params_on_either_side(argv, expected):
+    from iterate.commands import cli
+
+    args = cli.build_parser().parse_args(argv)
     assert args.func is backtest_command.cmd_backtest and args.params == Path(expected)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -31,12 +33,14 @@ def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(templ
         gate = read(repo, "metrics/gate.json")
         verdicts.append(gate["verdict"])
         if gate["promotable"]:
-            out = repo.iterate("promote").stdout
+            out = repo.iterate("promote").stdout  # registry.tag: commits the iteration, tags it
             versions.append(out.split(" v")[1].split()[0])
+            assert f"tagged flight-delay@v{versions[-1]}" in out
         else:
             assert repo.iterate("promote", check=False).returncode != 0
-        repo.git("add", "-A")
-        repo.git("commit", "-qm", f"iteration {iteration}")
+            repo.git("add", "-A")
+            repo.git("commit", "-qm", f"iteration {iteration}")
+        assert repo.git("status", "--porcelain").stdout == "", "each iteration is one commit"
 
         if iteration > 0:
             diff = json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
@@ -75,6 +79,19 @@ def test_loop_lands_trains_promotes_commits_and_prints_the_table(template_repo):
     assert "2013-02-05_2013-02-11" in second
     assert json.loads(repo.dvc("metrics", "diff", "HEAD~1", "--json").stdout)
     assert "Monitoring of batch 2013-02-05_2013-02-11: recommendation" in second
+
+
+def test_after_a_short_loop_gto_show_lists_the_versions_and_the_one_in_production(
+        template_repo):
+    repo = template_repo  # the template's params: registry.tag is on
+    repo.iterate("loop", "--iterations", "2")
+    registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
+    gto = str(Path(sys.executable).parent / "gto")  # `python -m gto` does not run
+    shown = json.loads(repo.run(gto, "show", "--json").stdout)["flight-delay"]
+    assert shown["version"] == f"v{registry[-1]['version']}"
+    assert shown["stage"] == {"prod": f"v{registry[-1]['version']}"}
+    listed = json.loads(repo.run(gto, "show", "flight-delay", "--json").stdout)
+    assert sorted(v["version"] for v in listed) == sorted(f"v{e['version']}" for e in registry)
 
 
 def test_monitoring_scores_every_column_every_time_and_keeps_its_history(template_repo):

@@ -103,24 +103,36 @@ def test_the_cache_key_hashes_the_files_that_name_the_install_stamp():
     assert cache["with"]["path"] == ".venv"
 
 
+def dry_setup(folder: Path) -> str:
+    """What ``make setup`` would run in ``folder`` (a copy of the Makefile and the lock)."""
+    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
+        if not (folder / name).exists():
+            shutil.copy2(ROOT / name, folder / name)
+    return subprocess.run([MAKE, "-n", "setup"], cwd=folder, capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest.mark.skipif(MAKE is None, reason="needs make")
+def test_setup_installs_the_lock_with_the_uv_version_that_the_lock_pins(tmp_path):
+    pins = re.findall(r"^uv==\S+", (ROOT / "requirements.lock").read_text(), re.M)
+    assert len(pins) == 1
+    assert not re.search(r"uv==\d", (ROOT / "Makefile").read_text())  # stated once: the lock
+    commands = dry_setup(tmp_path)
+    assert f"pip install --quiet --disable-pip-version-check '{pins[0]}'" in commands
+    assert re.search(r"/uv pip install .*-r requirements\.lock", commands)
+
+
 @pytest.mark.skipif(MAKE is None, reason="needs make")
 def test_a_restored_venv_is_up_to_date_beside_a_newer_lock_and_stale_after_a_change(tmp_path):
-    for name in ("Makefile", "requirements.lock", "pyproject.toml"):
-        shutil.copy2(ROOT / name, tmp_path / name)
-
-    def dry_setup() -> str:
-        return subprocess.run([MAKE, "-n", "setup"], cwd=tmp_path, capture_output=True,
-                              text=True, check=True).stdout
-
-    fresh = dry_setup()  # no .venv: it would be built, and the stamp named
+    fresh = dry_setup(tmp_path)  # no .venv: it would be built, and the stamp named
     assert "pip install" in fresh
     stamp = tmp_path / re.search(r"touch (\S+)", fresh).group(1)
     stamp.parent.mkdir(parents=True)
     stamp.touch()  # the .venv as the cache restores it
     newer = stamp.stat().st_mtime + 60  # a fresh checkout: the lock is newer than the stamp
     os.utime(tmp_path / "requirements.lock", (newer, newer))
-    assert "pip install" not in dry_setup()
+    assert "pip install" not in dry_setup(tmp_path)
 
     with (tmp_path / "requirements.lock").open("a") as lock:
         lock.write("example-package==1.0\n")
-    assert "pip install" in dry_setup()
+    assert "pip install" in dry_setup(tmp_path)

@@ -27,7 +27,7 @@ class ParamsError(IterateError):
 
     def __init__(self, key: str, message: str, file: str = "params.yaml"):
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
-        self.key = key
+        self.key, self.problem = key, message
 
 
 class ContractError(IterateError):

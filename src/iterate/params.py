@@ -210,7 +210,7 @@ class Backtest:
 class Registry:
     name: str = "model"
     description: str = ""  # what the model predicts, in the model card's first lines
-    tag: bool = False
+    tag: bool = True  # in a git repository; elsewhere only --tag asks (and is refused)
     branch: str | None = None  # promote/rollback only on this branch's tip; None: see deploy
 
 
@@ -259,7 +259,10 @@ def load(path: str | Path = DEFAULT_PATH, sections: tuple[str, ...] | None = Non
         raise ParamsError(str(path), msg) from None
     except yamlfile.YamlFileError as exc:
         raise ParamsError("", exc.problem, file=exc.where) from None
-    params = parse(raw)
+    try:
+        params = parse(raw)
+    except ParamsError as exc:  # parse names no file: name the one read (--params may differ)
+        raise ParamsError(exc.key, exc.problem, file=str(path)) from None
     return params if sections is None else SectionGuard(params, sections)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from iterate import params as params_module
+from iterate.commands.helptext import plain
 from iterate.errors import IterateError, reported
 from iterate.params import POLICY_NAMES, Backtest
 
@@ -70,16 +71,13 @@ def add_parsers(sub: Any) -> argparse.ArgumentParser:
                             "(one run, no DVC per step) and compare them",
                             description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    # SUPPRESS: `iterate --params X backtest` keeps X; `iterate backtest --params X` sets it
-    parser.add_argument("--params", type=Path, default=argparse.SUPPRESS,
-                        help="params file (default: params.yaml)")
     parser.set_defaults(func=cmd_backtest)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m iterate.commands.backtest [--params PATH]``: the command on its own."""
-    parser = argparse.ArgumentParser(prog="iterate backtest", description=__doc__,
+    parser = argparse.ArgumentParser(prog="iterate backtest", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
                         help="params file (default: params.yaml)")

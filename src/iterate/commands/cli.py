@@ -1,54 +1,79 @@
-"""``iterate``: the commands of the update loop.
+"""iterate: the commands of the update loop (land a batch, dvc repro, gate, promote, monitor).
 
-    iterate land FILE...            land new batches (checked against the data contract)
-    iterate replay --next           land the next batch cut from the embedded source
-    iterate replay --through DATE   land every source batch up to DATE
-    iterate baseline                pin models/baseline to production now (landings do it)
-    iterate gate --check            print the gate's verdict; exit 1 when it rejects
-    iterate promote                 make the candidate the production model
-    iterate rollback VERSION        bring an earlier version back into production
-    iterate history [--json]        every version promoted or rolled back to
-    iterate recover [--abandon]     finish (or drop) an interrupted promote or rollback
-    iterate predict IN -o OUT       score a file with the production model
-    iterate monitor                 drift of the prediction log against the training reference
-    iterate report [--base REV]     markdown for a pull request: verdict, metrics, diffs, plots
-    iterate loop                    the main job: replay, dvc repro, promote, commit; N times
-    iterate backtest                replay the history under five update policies, compare them
-
-Each command runs from the repository's top folder and reads params.yaml once.
+Run them from the repository's top folder. Each reads the params file once: params.yaml, or the
+one --params names (before or after the command). `iterate COMMAND --help` tells a command's
+options; `make run` runs `iterate loop`, the whole loop, on the embedded data.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from iterate import params as params_module
 from iterate.commands import backtest, deploy, land, loop, predict, report
+from iterate.commands.helptext import plain
 from iterate.errors import reported
+
+BROKEN_PIPE = 128 + 13  # what a shell reports for a process that SIGPIPE ended
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return reported(lambda: args.func(args))
+        code = reported(lambda: args.func(args))
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
         print("interrupted; nothing half-written is left behind", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `iterate history | head -1`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iterate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="iterate", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=Version, help="print the installed version")
     parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
-                        help="params file (default: params.yaml)")
+                        metavar="FILE", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-
     for group in (land, deploy, predict, report, backtest, loop):
         group.add_parsers(sub)
+    for action in sub._choices_actions:  # the listed commands: (name, help) pairs
+        command = sub.choices[action.dest]
+        summary = f"{action.help[:1].upper()}{action.help[1:]}."
+        command.description = plain(command.description) or summary
+        # SUPPRESS: `iterate --params X history` keeps X; `iterate history --params X` sets it
+        command.add_argument("--params", type=Path, default=argparse.SUPPRESS,
+                             metavar="FILE", help="params file (default: params.yaml)")
     return parser
+
+
+class Version(argparse.Action):
+    """``--version``, read from the installed package's metadata only when asked (reading it
+    costs more than the rest of the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"iterate {version()}")
+        parser.exit()
+
+
+def version() -> str:
+    """The installed package's version (its metadata), or a note when it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("iterate")
+    except metadata.PackageNotFoundError:
+        return "(not installed: `pip install -e .`, or `make setup`)"
 
 
 if __name__ == "__main__":

@@ -29,14 +29,16 @@ def add_parsers(sub) -> None:
     promote.add_argument("--force", action="store_true", help="promote despite the gate")
     promote.add_argument("--reason", help="why (required with --force)")
     promote.add_argument("--tag", action="store_true",
-                         help="commit the promotion and create GTO tags (or registry.tag: true)")
+                         help="commit the promotion and create GTO tags (in git, "
+                              "registry.tag does it)")
     promote.set_defaults(func=cmd_promote)
 
     rollback = sub.add_parser("rollback", help="bring an earlier version back into production")
     rollback.add_argument("version", help="e.g. 1.0.2 or v1.0.2 (see `iterate history`)")
     rollback.add_argument("--reason", required=True, help="why (recorded in the registry)")
     rollback.add_argument("--tag", action="store_true",
-                          help="commit the rollback and create a GTO tag (or registry.tag: true)")
+                          help="commit the rollback and create a GTO tag (in git, "
+                               "registry.tag does it)")
     rollback.set_defaults(func=cmd_rollback)
 
     recover_cmd = sub.add_parser("recover", help="finish an interrupted promote or rollback "
@@ -148,8 +150,8 @@ def _raw_untracked() -> bool:
 def _commit_and_tag(p, entry: dict, asked: bool, message: str) -> None:
     from iterate.repo import deploy, vcs
 
-    if not (asked or p.registry.tag):
-        return
+    if not (asked or (p.registry.tag and vcs.in_git_repo())):
+        return  # registry.tag outside git: nothing to tag, and nothing is wrong
     if not vcs.in_git_repo():
         raise IterateError("--tag needs a git repository; the change itself is done")
     vcs.git_commit(message, COMMITTED + PIPELINE_INPUTS)  # what the released model was built by

@@ -25,6 +25,7 @@ from typing import Any
 
 from iterate import params as params_module
 from iterate.commands.deploy import warn_if_pending
+from iterate.commands.helptext import plain
 from iterate.errors import IterateError, reported
 from iterate.repo.layout import (
     DRIFT,
@@ -62,7 +63,9 @@ PLOTS = [  # the figures of iterate.repo.figures, as the report shows them
 def add_parsers(sub: Any) -> argparse.ArgumentParser:
     """Register ``report`` on the ``iterate`` subcommands (``sub``: the subparsers action)."""
     parser = sub.add_parser("report", help="write the review report (markdown + PNGs) of the "
-                                           "workspace against a base revision")
+                                           "workspace against a base revision",
+                            description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_options(parser)
     parser.set_defaults(func=cmd_report)
     return parser
@@ -79,7 +82,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m iterate.commands.report [--base REV] [-o PATH]``, for use without ``cli.py``."""
-    parser = argparse.ArgumentParser(prog="iterate report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="iterate report", description=plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_options(parser)
     args = parser.parse_args(argv)

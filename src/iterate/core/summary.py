@@ -8,18 +8,59 @@ from iterate.core import tables
 from iterate.core.batches import BatchInfo
 
 SHOWN = (("f1", "F1"), ("roc_auc", "ROC AUC"))
+WHY_SHOWN = 2  # failed rules named in a reject's cell; the rest are counted
+WHY_LEGEND = ("reject: the rules that failed, on the worst end of the 95% CI of each "
+              "improvement (`iterate gate` tells all)")
 
 
 def iteration_row(batch: BatchInfo, number: int, evaluation: dict[str, Any],
                   verdict: dict[str, Any], version: str | None) -> dict[str, Any]:
     return {"number": number, "batch": batch.id, "rows": evaluation["holdout"]["rows"],
             "metrics": {m: evaluation["metrics"][m] for m, _ in SHOWN},
-            "verdict": verdict["verdict"], "version": version,
-            "note": verdict["reasons"][0] if verdict["verdict"] == "skip" else None}
+            "verdict": verdict["verdict"], "version": version, "why": why(verdict)}
+
+
+def why(verdict: dict[str, Any]) -> list[str]:
+    """What decided a reject: each failed rule with its numbers, and the breaking changes; why
+    a holdout was skipped; empty for the other verdicts."""
+    if verdict["verdict"] == "skip":
+        return verdict["reasons"][:1]
+    if verdict["verdict"] != "reject":
+        return []
+    failed = [_failed_rule(r) for r in verdict.get("rules", []) if not r["passed"]]
+    breaking = [c for c in verdict.get("compatibility", []) if c["kind"] == "breaking"]
+    if breaking:
+        failed.append(f"{len(breaking)} breaking change{'s' if len(breaking) > 1 else ''}")
+    return failed or verdict["reasons"][:1]
+
+
+def _failed_rule(rule: dict[str, Any]) -> str:
+    name = dict(SHOWN).get(rule["metric"], rule["metric"].replace("_", " "))
+    if rule["scope"] != "overall":
+        name += f" ({rule['scope']})"
+    if rule["improvement_ci"] is None:
+        return f"{name} not computable on this holdout"
+    worst, threshold = rule["improvement_ci"][0], rule["threshold"]
+    if rule["rule"] == "non_inferiority":
+        return f"{name} up to {-worst:.4f} worse ({-threshold:.4f} tolerated)"
+    return f"{name} gain {worst:+.4f} at worst ({threshold:+.4f} required)"
+
+
+def _outcome(row: dict[str, Any]) -> str:
+    verdict = row["verdict"].replace("_", " ")
+    if row["version"]:
+        return f"{verdict} -> v{row['version']}"
+    reasons = row.get("why") or []
+    if not reasons:
+        return verdict
+    if row["verdict"] == "skip":  # its reason says "skipped: ..."
+        return reasons[0]
+    more = len(reasons) - WHY_SHOWN
+    return f"{verdict}: {'; '.join(reasons[:WHY_SHOWN])}" + (f"; {more} more" if more > 0 else "")
 
 
 def commit_message(row: dict[str, Any]) -> str:
-    outcome = f"promoted v{row['version']}" if row["version"] else row["verdict"]
+    outcome = f"promoted v{row['version']}" if row["version"] else _outcome(row)
     return f"iterate: batch {row['number']} ({row['batch']}): {outcome}"
 
 
@@ -33,12 +74,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         cells = [str(row["number"]), row["batch"], str(row["rows"])]
         for metric, _ in SHOWN:
-            m = {} if row.get("note") else row["metrics"][metric]  # skipped: nothing judged
+            m = {} if row["verdict"] == "skip" else row["metrics"][metric]  # nothing judged
             cells += [_num(m.get("candidate")), _num(m.get("production")), _delta(m)]
-        verdict = row.get("note") or row["verdict"].replace("_", " ")
-        cells.append(f"{verdict} -> v{row['version']}" if row["version"] else verdict)
+        cells.append(_outcome(row))
         body.append(cells)
-    return tables.text(header, body)
+    legend = any(row["verdict"] == "reject" for row in rows)
+    return tables.text(header, body) + (f"\n{WHY_LEGEND}" if legend else "")
 
 
 def _num(value: float | None) -> str:
