@@ -142,7 +142,8 @@ def test_loop_over_a_one_class_batch_of_own_data_skips_it_and_goes_on(template_r
     assert json.loads(repo.dvc("status", "--json").stdout) == {}
     assert repo.git("status", "--porcelain").stdout.strip() == ""
     log = repo.git("log", "--format=%s").stdout.splitlines()
-    assert log[0] == "iterate: batch 4 (2021-03-22_2021-03-28): skip"
+    assert log[0] == ("iterate: batch 4 (2021-03-22_2021-03-28): skipped: holdout holds one "
+                      "class (0) only; it trains later models")
     assert log[1] == "iterate: batch 3 (2021-03-15_2021-03-21): promoted v1.0.0"
 
     refused = repo.iterate("promote", check=False)

@@ -20,6 +20,7 @@ PRODUCTION_DVC = Path("models/production.dvc")
 REGISTRY = Path("models/registry.yaml")
 CHANGELOG = Path("models/CHANGELOG.md")
 PREDICTIONS = Path("data/predictions")
+SCORES = Path("data/scores")  # each model's scores of the holdout (train, drift -> evaluate)
 EVALUATION = Path("metrics/evaluation.json")
 SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")
@@ -33,7 +34,8 @@ MONITOR_PLOTS = Path("plots/monitor")  # the drift stage's histories
 FIGURES = Path("report/figures")  # the PNGs, drawn by `iterate report` and the loop (git-ignored)
 # What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
 # .dvc / dvc.lock entry); nothing else of the repository is theirs.
-COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(QUARANTINE), "models",
+COMMITTED = ["dvc.lock", str(RAW_DVC), "data/.gitignore", str(SCORES / ".gitignore"),
+             str(QUARANTINE), "models",
              str(EVALUATION), str(SLICES), str(GATE), str(DRIFT), str(MONITOR),
              str(ADVICE), str(NUMBERS),
              str(EVALUATION_PLOTS), str(MONITOR_PLOTS)]
