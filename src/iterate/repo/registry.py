@@ -163,9 +163,9 @@ def next_version(entries: list[dict[str, Any]], candidate_meta: dict[str, Any],
 
     The first version is 1.0.0. A breaking change of the compatibility contract bumps the
     major; a change of model params (estimator, its params, threshold or seed; against the
-    version in production) the minor; a retrain on new data the patch. Numbers continue from the highest version ever released,
-    here or in ``used`` (the numbers of every other branch), so a rollback or an older checkout
-    never leads to a version number being reused.
+    version in production) the minor; a retrain on new data the patch. Numbers continue from
+    the highest version ever released, here or in ``used`` (the numbers of every other
+    branch), so a rollback or an older checkout never leads to a version number being reused.
     """
     released = [e["version"] for e in entries if e["action"] == PROMOTE] + sorted(used)
     if not released:
