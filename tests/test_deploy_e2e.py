@@ -27,6 +27,8 @@ import yaml
 from conftest import ROOT, Repo, template_files
 from helpers import SGD_PARAMS, sha256, tree_digest, week
 
+from iterate.repo import registry
+
 pytestmark = pytest.mark.slow
 
 NAME = "flight-delay"
@@ -60,7 +62,9 @@ class Scenario:
         return json.loads(self.repo.run(GTO, "show", "--json").stdout)
 
     def registry(self) -> list[dict[str, Any]]:
-        return yaml.safe_load((self.repo.path / "models/registry.yaml").read_text())["versions"]
+        """The registry's entries as iterate reads them: JSON lines (PyYAML, a YAML 1.1
+        reader, would take a number such as 3e-06 for a string)."""
+        return registry.parse((self.repo.path / "models/registry.yaml").read_text())
 
     def promote(self, reason: str) -> str:
         """Promote with tags; with --force --reason when the gate rejects. The version."""

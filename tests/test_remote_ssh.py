@@ -21,6 +21,11 @@ import yaml
 from conftest import Repo
 from helpers import SGD_PARAMS
 
+# SGD settings whose second iteration the gate promotes (these tests need two versions;
+# with the calibrated alpha 0.03 and 5 epochs the gate keeps v1.0.0 on batch 3)
+TWO_VERSIONS = {**SGD_PARAMS, "model.params": {
+    **SGD_PARAMS["model.params"], "alpha": 0.0001, "max_iter": 20}}
+
 pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 20  # seconds the server may take to listen
@@ -75,7 +80,7 @@ def test_push_to_an_ssh_remote_then_clone_pull_and_roll_back_there(template_repo
     port, key = sftp_server
     storage = tmp_path / "remote-storage"
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
+    repo.set_params(**{"replay.warmup_batches": 2, **TWO_VERSIONS})
     repo.git("commit", "-qam", "fast settings")
     repo.iterate("loop", "--iterations", "2")
     registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
@@ -106,7 +111,7 @@ def test_rollback_whose_bytes_no_remote_holds_changes_nothing(template_repo, sft
                                                               tmp_path):
     port, key = sftp_server
     repo = template_repo
-    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
+    repo.set_params(**{"replay.warmup_batches": 2, **TWO_VERSIONS})
     repo.git("commit", "-qam", "fast settings")
     repo.iterate("loop", "--iterations", "2")
     clone = Repo(tmp_path / "clone")
