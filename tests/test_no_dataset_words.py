@@ -12,8 +12,8 @@ SRC = ROOT / "src"
 # Words of the embedded flights data, matched anywhere (also inside `flights_weather_2013`).
 DATASET = re.compile(r"flight|new york|departure|nycflights|\b(?:jfk|lga|ewr)\b|2013", re.I)
 # Its column names that are ordinary words of statistics and code (a Jensen-Shannon distance,
-# typing.get_origin) are not its words.
-ORDINARY = {"origin", "distance"}
+# typing.get_origin, argparse's action.dest) are not its words.
+ORDINARY = {"origin", "distance", "dest"}
 
 
 def dataset_columns() -> set[str]:
