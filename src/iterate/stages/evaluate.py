@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
     shape = {"rows": len(y), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
         "holdout": {"batch": holdout_batch, **shape,
-                    "classes": sorted({int(c) for c in set(y.tolist())})},
+                    "classes": sorted({int(c) for c in y.tolist()})},
         "models": {"candidate": candidate["sha256"],
                    "production": production["sha256"] if production else None},
         "metrics": metrics,
