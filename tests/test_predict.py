@@ -48,13 +48,15 @@ def batch(n: int = 120) -> pd.DataFrame:
     return week(2, step=40).head(n).copy()
 
 
-def test_score_adds_probability_label_at_the_threshold_and_version(bundle):
+def test_score_adds_an_id_probability_label_at_the_threshold_and_version(bundle):
     frame = batch()
 
     scored, log = scoring.score(bundle, "1.2.3", frame, "in.csv")
 
-    assert list(scored.columns) == [*frame.columns, "probability", "predicted_label",
-                                    "model_version"]
+    assert list(scored.columns) == [*frame.columns, "prediction_id", "probability",
+                                    "predicted_label", "model_version"]
+    assert scored["prediction_id"].is_unique, "every row gets its own prediction ID"
+    assert list(log["prediction_id"]) == list(scored["prediction_id"]), "the log keys the rows"
     assert len(scored) == len(frame)
     assert scored["probability"].between(0, 1).all()
     threshold = bundle.meta["output"]["threshold"]
@@ -80,10 +82,12 @@ def test_score_leaves_the_input_frame_unchanged(bundle):
     pd.testing.assert_frame_equal(frame, before)
 
 
-def test_the_log_holds_the_typed_features_the_score_and_the_version(bundle):
+def test_the_log_holds_the_id_time_typed_features_score_and_version(bundle):
     scored, log = scoring.score(bundle, "1.2.3", batch(), "in.csv")
 
-    assert sorted(log.columns) == sorted([*FEATURES, "score", "model_version"])
+    assert list(log.columns[:3]) == ["prediction_id", "scored_at", "model_version"]
+    assert sorted(log.columns[3:-1]) == sorted(FEATURES) and log.columns[-1] == "score"
+    assert str(log["scored_at"].dt.tz) == "UTC"
     assert log["distance"].dtype == np.float64
     np.testing.assert_allclose(log["score"], scored["probability"], atol=1e-6)
     assert (log["model_version"] == "1.2.3").all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pandas as pd
 from iterate.core import contract, training
 from iterate.errors import IterateError
 from iterate.params import Column
-from iterate.repo import atomic, bundles, deploy, landing, registry
+from iterate.repo import atomic, bundles, deploy, landing, predlog, registry
 from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
 SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
@@ -30,19 +29,19 @@ def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str
         pd.DataFrame, pd.DataFrame]:
     """Check ``frame`` against the model's input contract and score every row.
 
-    Returns the rows with ``probability``, ``predicted_label`` and ``model_version`` added, and
-    the typed features with the score (the prediction log's rows).
+    Returns the rows with ``prediction_id``, ``probability``, ``predicted_label`` and
+    ``model_version`` added, and the prediction log's rows (the typed features and the score).
     """
     columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
                for name, spec in bundle.meta["input_schema"].items()}
     features = contract.check_features(frame, columns, where)
     proba = np.round(bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1], 6)
     threshold = bundle.meta["output"]["threshold"]
-    scored = frame.assign(probability=proba,  # the label follows the probability as written
-                          predicted_label=(proba >= threshold).astype(int),
+    ids = predlog.new_ids(len(frame))
+    scored = frame.assign(prediction_id=ids, probability=proba,  # the label follows the
+                          predicted_label=(proba >= threshold).astype(int),  # rounded score
                           model_version=version)
-    log = features.assign(score=proba, model_version=version)
-    return scored, log
+    return scored, predlog.rows(features, proba, version, ids)
 
 
 def predict(source: Path, out: Path) -> tuple[str, int]:
@@ -50,11 +49,8 @@ def predict(source: Path, out: Path) -> tuple[str, int]:
     when the input breaks the contract."""
     bundle, version = production_bundle()
     scored, log = score(bundle, version, landing.read_table(source), str(source))
-    now = datetime.now(UTC)
     atomic.write_with(out, lambda tmp: scored.to_csv(tmp, index=False))
-    log.insert(0, "scored_at", pd.Timestamp(now))
-    atomic.write_with(PREDICTIONS / f"{now:%Y%m%dT%H%M%S%fZ}_v{version}.parquet",
-                      lambda tmp: log.to_parquet(tmp, index=False))
+    predlog.append(log)
     return version, len(scored)
 
 
@@ -67,11 +63,11 @@ def prediction_drift(p) -> dict:
     from iterate.core import drift, policy
 
     bundle, version = production_bundle()
-    logs = sorted(PREDICTIONS.glob(f"*_v{version}.parquet"))
+    logs = predlog.parts(version)
     if not logs:
         raise IterateError(f"monitor: no prediction log of v{version} in {PREDICTIONS}; score "
                            "files with `iterate predict` first")
-    scored = pd.concat([pd.read_parquet(f) for f in logs], ignore_index=True)
+    scored = predlog.read(version)
     reference = bundles.read_reference(PRODUCTION)
     kinds = {**drift.kinds_from_schema(bundle.meta["input_schema"]), "score": "numeric"}
     report = drift.compare(reference[list(kinds)], scored[list(kinds)], kinds, p.drift)
