@@ -31,11 +31,15 @@ setup: $(STAMP) ## create .venv from the pinned requirements (done by every targ
 run: setup ## run the loop on the embedded data: land batches, dvc repro, promote, commit
 	$(BIN)/iterate loop
 
+# The tests run on every core (pytest-xdist), a file's tests on one worker: a file's fixtures
+# (the histories its end-to-end tests share) are built once.
+PYTEST = $(BIN)/python -m pytest -n auto --dist loadfile
+
 test: setup ## run the whole test suite, end-to-end tests included
-	$(BIN)/python -m pytest
+	$(PYTEST) --durations=10
 
 test-fast: setup ## run the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: setup ## ruff, and the import contract (the layers in src/iterate point one way)
 	$(BIN)/ruff check src tests bench
