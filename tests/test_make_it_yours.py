@@ -21,6 +21,24 @@ OWN_STEP = """
     return Pipeline([("features", transformer), ("interactions", interactions),
                      ("estimator", classifier)])
 """
+# An edit that drops types the shipped file builds (the standard scaler, the missing flags).
+ONE_PREPROCESSING = '''def build(contract, params):
+    """Median-imputed, robustly scaled numbers; one-hot categories."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, RobustScaler
+
+    numeric, categorical = features.numeric_and_categorical(contract)
+    transformer = ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="median"), RobustScaler()), numeric),
+        ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical)])
+    return Pipeline([("features", transformer), ("estimator", estimators.make(params))])
+'''
+FEATURES = """
+from iterate.repo import bundles
+print(bundles.load("models/{}").pipeline[0])
+"""
 STEPS = """
 from iterate.repo import bundles
 print(list(bundles.load("models/production").pipeline.named_steps))
@@ -62,3 +80,28 @@ def test_own_data_and_own_pipeline_by_params_and_the_model_file_run_three_iterat
     assert repo.git("status", "--porcelain").stdout.strip() == ""
     params = yaml.safe_load((repo.path / "params.yaml").read_text())
     assert params["contract"]["time_column"] == "day" and params["contract"]["label"] == "rain"
+
+
+
+@pytest.mark.slow
+def test_editing_the_model_file_after_a_promotion_keeps_production_loadable(template_repo):
+    """Production was built by the model file as it was; after an edit that drops types it
+    holds, the next iteration still loads it (the allow-list of the code that built it was kept
+    on this machine when it was saved) and trains the candidate with the edited file."""
+    repo = template_repo
+    rain_history(weeks=5).to_csv(repo.path / "data/source/rain.csv", index=False)
+    repo.set_params(**rain_params("data/source/rain.csv"))
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "rain data")
+    repo.iterate("loop", "--iterations", "1")
+    model_file = repo.path / "src/iterate/model.py"
+    text = model_file.read_text()
+    model_file.write_text(text[:text.index("def build(")] + ONE_PREPROCESSING)
+    repo.git("commit", "-qam", "one preprocessing for every classifier")
+
+    result = repo.iterate("loop", "--iterations", "1", check=False)
+
+    assert result.returncode == 0, result.stderr  # its drift stage loaded production
+    assert "StandardScaler" in repo.run(sys.executable, "-c", FEATURES.format("baseline")).stdout
+    assert "RobustScaler" in repo.run(sys.executable, "-c", FEATURES.format("candidate")).stdout, \
+        "the candidate is built by the edited model file"

@@ -81,9 +81,13 @@ def save(bundle: Bundle, folder: str | Path) -> None:
         reference = bundle.reference
         atomic.write_with(folder / REFERENCE_FILE,
                           lambda tmp: reference.to_parquet(tmp, index=False))
-    meta = {**bundle.meta, "sha256": file_sha256(folder / MODEL_FILE)}
+    meta = {**bundle.meta, "sha256": file_sha256(folder / MODEL_FILE), "code_sha256": code()}
     atomic.write_text(folder / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     bundle.meta = meta
+    # Keep the allow-list of the code that built it on this machine, so the model still loads
+    # after that code (model.py) is edited: see :func:`allow_list`.
+    allow_list(_model(meta["model_params"], str(folder / META_FILE)), meta["input_schema"],
+               meta["label"])
 
 
 def _dump_reproducibly(sio, pipeline: Pipeline, path: str) -> None:
@@ -200,7 +204,8 @@ def _load(folder: Path, meta: dict[str, Any], registered: str | None,
                 "`iterate rollback`")
     schema = _vet_archive(path, data)
     try:
-        allowed = allow_list(model, meta["input_schema"], meta["label"])
+        allowed = allow_list(model, meta["input_schema"], meta["label"],
+                             _recorded_code(meta, path))
     except IterateError as exc:
         raise IterateError(f"{where}: {exc}; refusing to load the model") from None
     _vet_schema(path, schema, allowed)
@@ -340,7 +345,8 @@ def _bit_generator(content: Any) -> str | None:
         return None
 
 
-def allow_list(model: params.Model, input_schema: dict[str, Any], label: str) -> AllowList:
+def allow_list(model: params.Model, input_schema: dict[str, Any], label: str,
+               built_by: list[str] | None = None) -> AllowList:
     """Every (loader, name) node that the pipeline of ``model`` holds, for inputs like
     ``input_schema``: the pipeline built as training builds it (:func:`iterate.model.build`),
     fitted (and updated incrementally, when its classifier can) on a few generated rows of both
@@ -348,15 +354,26 @@ def allow_list(model: params.Model, input_schema: dict[str, Any], label: str) ->
 
     Derived once per machine and kept in the user's cache folder (:func:`cache_dir`), keyed by
     everything the derivation reads: the model params, the input columns, the source of the
-    code that builds the pipeline (``model.py`` included) and the versions of the libraries
-    whose types it holds. The cache lies outside the repository, so nothing a commit, a pull or
-    a model file brings can widen it; an unreadable entry is derived again.
+    code that builds the pipeline (``model.py`` included, :func:`code`) and the versions of
+    the libraries whose types it holds. The cache lies outside the repository, so nothing a
+    commit, a pull or a model file brings can widen it; an unreadable entry is derived again.
+
+    A model ``built_by`` other code than this checkout's (``model.py`` edited since it was
+    trained) loads with the list that code derived when it saved the model on this machine;
+    that list cannot be derived again here, so without it the model is refused.
     """
     contract = _contract(input_schema, label)
-    key = _allow_list_key(model, contract)
+    current = code()
+    key = _allow_list_key(model, contract, built_by or current)
     if key not in _ALLOW_LISTS:
         cached = cache_dir() / f"allow-list-{key}.json"
         allowed = _read_allow_list(cached)
+        if allowed is None and built_by not in (None, current):
+            raise IterateError(
+                "it was built by other model code (src/iterate/model.py or core/) than this "
+                f"checkout's, and {cache_dir()} holds no allow-list of that code; load it once "
+                "in a checkout of the commit that trained it (e.g. `iterate predict`), or "
+                "train a new model from this code")
         if allowed is None:
             allowed = _derive(model, contract)
             _write_allow_list(cached, allowed)
@@ -373,19 +390,42 @@ def cache_dir() -> Path:
     return Path(base) / "iterate"
 
 
-def _allow_list_key(model: params.Model, contract: params.Contract) -> str:
+_CODE: list[str] = []
+
+
+def code() -> list[str]:
+    """The SHA-256 of each source file that builds a pipeline (features, training, estimators,
+    ``model.py``): what a bundle records as the code that built it."""
+    if not _CODE:
+        from iterate import model as model_file
+        from iterate.core import estimators, features, training
+
+        _CODE.extend(hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
+                     for module in (features, training, estimators, model_file))
+    return list(_CODE)
+
+
+def _recorded_code(meta: dict[str, Any], path: Path) -> list[str] | None:
+    """The code a bundle's ``model.json`` says built it (none recorded: this checkout's)."""
+    recorded = meta.get("code_sha256")
+    if recorded is None:
+        return None
+    if (not isinstance(recorded, list) or len(recorded) != len(code())
+            or not all(isinstance(h, str) and re.fullmatch(r"[0-9a-f]{64}", h)
+                       for h in recorded)):
+        raise IterateError(f"{path.parent / META_FILE}: code_sha256 is not a list of "
+                           f"{len(code())} SHA-256s; restore it with `dvc checkout`")
+    return recorded
+
+
+def _allow_list_key(model: params.Model, contract: params.Contract,
+                    built_by: list[str] | None = None) -> str:
     from importlib import metadata
 
-    from iterate import model as model_file
-    from iterate.core import estimators, features, training
-
-    sources = [Path(module.__file__).read_bytes()
-               for module in (features, training, estimators, model_file)]
     versions = {name: metadata.version(name) for name in ("scikit-learn", "skops", "numpy",
                                                           "scipy", "pandas")}
     text = json.dumps([params.asdict(model), params.asdict(contract), versions, sys.version,
-                       [hashlib.sha256(source).hexdigest() for source in sources],
-                       REFERENCE_ROWS, FREQUENT_ROWS, REFERENCE_SIZES],
+                       built_by or code(), REFERENCE_ROWS, FREQUENT_ROWS, REFERENCE_SIZES],
                       sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
