@@ -12,7 +12,7 @@ import pytest
 from helpers import LABEL, TIME, shipped_params, week
 
 from iterate.core import contract as contract_module
-from iterate.core import evaluate, outcomes
+from iterate.core import evaluate, outcomes, report
 from iterate.errors import ContractError
 from iterate.repo import outcomes as labelling
 from iterate.repo import predlog, store
@@ -283,7 +283,7 @@ def test_realised_performance_is_per_version_and_week_with_the_evaluations_inter
     for metric in ("roc_auc", "f1", "log_loss", "brier"):
         assert week_two[metric] == expected[metric]
         assert week_two[metric]["low"] <= week_two[metric]["value"] <= week_two[metric]["high"]
-    table = outcomes.table_rows(result)
+    table = report.realised_rows(result)
     assert [r[:3] for r in table] == [["v1.0.0", "2026-11-23", 100], ["v1.0.0", "2026-11-30", 100],
                                       ["v1.1.0", "2026-11-30", 200]]
     auc = week_two["roc_auc"]
@@ -297,7 +297,7 @@ def test_realised_performance_of_one_class_shows_no_roc_auc():
                                seed=0)
     (row,) = result["versions"]["2.0.0"]
     assert row["roc_auc"] == {"value": None, "low": None, "high": None}
-    assert outcomes.table_rows(result)[0][3] == "-"
+    assert report.realised_rows(result)[0][3] == "-"
 
 
 def test_realised_performance_joins_the_labels_to_every_logged_copy(repo_dir, source):
@@ -312,3 +312,19 @@ def test_realised_performance_joins_the_labels_to_every_logged_copy(repo_dir, so
     assert sorted(result["versions"]) == ["1.0.0", "1.1.0"]
     assert [r["rows"] for r in result["versions"]["1.0.0"]] == [len(source)]
     assert result["labelled"] == 2 * len(source)
+
+
+def test_the_report_shows_the_realised_performance_and_omits_it_without_a_monitor_run():
+    frame = pd.DataFrame({"model_version": "1.0.0", "scored_at": pd.Timestamp(SCORED),
+                          "score": [0.2, 0.7, 0.9, 0.1], "label": [0, 1, 1, 0]})
+    realised = outcomes.realised(frame, {"1.0.0": 0.5}, "week", confidence=0.95,
+                                 resamples=100, seed=0)
+    gate = {"verdict": "promote", "promotable": True, "reasons": []}
+
+    text = report.render(gate=gate, realised=realised)
+
+    section = text.split("## Realised performance of served versions", 1)[1]
+    assert "| version | week | rows | ROC AUC [95% CI] | F1 [95% CI] | log loss [95% CI] |" \
+        in section
+    assert "| v1.0.0 | 2026-11-30 | 4 | 1.000" in section
+    assert "Realised performance" not in report.render(gate=gate)

@@ -47,17 +47,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def say_realised(realised: dict) -> None:
     """The realised performance of each served version (labels landed), a row per period."""
-    from iterate.core import outcomes, tables
+    from iterate.core import report, tables
 
     if not realised["versions"]:
         print("realised: no labels have landed yet (`iterate label FILE` lands them)")
         return
-    ci = f"[{realised['confidence']:.0%} CI]"
     print(f"realised performance of {realised['labelled']} labelled predictions, per "
           f"{realised['bucket']} of scoring:")
-    print(tables.text(["version", realised["bucket"], "rows",
-                       *(f"{outcomes.SHOWN_NAMES[m]} {ci}" for m in outcomes.SHOWN)],
-                      outcomes.table_rows(realised), right=(2,)))
+    print(tables.text(report.realised_header(realised), report.realised_rows(realised),
+                      right=(2,)))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

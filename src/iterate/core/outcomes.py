@@ -24,8 +24,6 @@ SCORED_AT = "scored_at"
 VERSION = "model_version"
 SCORE = "score"
 BUCKETS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
-SHOWN = ("roc_auc", "f1", "log_loss")  # the realised metrics the terminal table shows
-SHOWN_NAMES = {"roc_auc": "ROC AUC", "f1": "F1", "log_loss": "log loss"}
 
 
 @dataclass(frozen=True)
@@ -198,17 +196,3 @@ def realised(frame: pd.DataFrame, thresholds: dict[str, float], bucket: str, *,
                  **evaluate.to_dict(metrics)})
     return {"bucket": bucket, "confidence": confidence, "labelled": int(len(frame)),
             "versions": versions}
-
-
-def table_rows(result: dict) -> list[list[str]]:
-    """The terminal table's rows of :func:`realised`'s result: version, period, rows and the
-    :data:`SHOWN` metrics as ``value [low, high]``."""
-    def cell(interval: dict) -> str:
-        if interval["value"] is None:
-            return "-"
-        if interval["low"] is None:
-            return f"{interval['value']:.3f}"
-        return f"{interval['value']:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
-
-    return [[f"v{version}", row["period"], row["rows"], *(cell(row[m]) for m in SHOWN)]
-            for version, periods in result["versions"].items() for row in periods]
