@@ -21,7 +21,8 @@ def add_parsers(sub) -> None:
     predict.set_defaults(func=cmd_predict)
 
     monitor = sub.add_parser("monitor", help="drift of the prediction log against production's "
-                             "training reference")
+                             "training reference, and each served version's realised "
+                             "performance once labels landed")
     monitor.add_argument("-o", "--output", type=Path, default=PREDICTION_DRIFT,
                          help=f"JSON to write (default: {PREDICTION_DRIFT})")
     monitor.set_defaults(func=cmd_monitor)
