@@ -328,3 +328,22 @@ def test_the_report_shows_the_realised_performance_and_omits_it_without_a_monito
         in section
     assert "| v1.0.0 | 2026-11-30 | 4 | 1.000" in section
     assert "Realised performance" not in report.render(gate=gate)
+
+
+def test_labels_waiting_in_the_replay_that_landed_already_are_not_labelled_twice(repo_dir,
+                                                                                 source):
+    from iterate.repo import traffic
+
+    log = logged(source)
+    predlog.append(log)
+    labelled = labelling.check(label_file(log, source), P, sha256="0" * 64, source="l")
+    traffic.OUTCOMES.mkdir(parents=True)
+    landed = traffic.OUTCOMES / "2013-01-14T23_00_00+00_00.parquet"
+    waiting = traffic.OUTCOMES / "2013-01-21T23_00_00+00_00.parquet"
+    label_file(log, source).to_parquet(landed)
+    label_file(logged(source), source).to_parquet(waiting)
+    labelling.write(labelled)  # a replay killed after landing, before removing its file
+
+    assert traffic._waiting() == [waiting]
+    assert not landed.exists()
+    assert traffic._last_time(waiting) == "2013-01-21T23:00:00+00:00"
