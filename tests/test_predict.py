@@ -93,6 +93,19 @@ def test_the_log_holds_the_id_time_typed_features_score_and_version(bundle):
     assert (log["model_version"] == "1.2.3").all()
 
 
+def test_the_log_keeps_the_context_columns_asked_for_as_given_so_a_label_can_land(bundle):
+    frame = batch()
+    keep = scoring.logged_context(P.contract)
+
+    _, log = scoring.score(bundle, "1.2.3", frame, "in.csv", keep)
+
+    assert keep[0] == P.contract.time_column and set(FEATURES) <= set(keep)
+    assert list(log[P.contract.time_column]) == list(frame[P.contract.time_column])
+    assert list(log.columns).count("distance") == 1, "a feature is logged once, typed"
+    assert log["distance"].dtype == np.float64
+    assert P.contract.label not in log, "the label is not known when a row is scored"
+
+
 @pytest.mark.parametrize("kind", ["sgd_logistic", "hist_gradient_boosting"])
 def test_a_batch_in_the_previous_versions_schema_is_still_scored(fitted, kind):
     bundle = fitted[kind]

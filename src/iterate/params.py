@@ -207,6 +207,17 @@ class Backtest:
 
 
 @dataclass(frozen=True)
+class Labels:
+    """``iterate label``: outcomes joined to the prediction log; the loop on labelled traffic;
+    the realised performance ``iterate monitor`` reports."""
+
+    time_column: str = "labelled_at"  # a label file's optional column: when the outcome was known
+    replay: bool = False  # the loop scores each source batch with production, labels it later
+    delay: int = field(default=1, metadata=_within(0, 1000))  # batches between score and label
+    bucket: Literal["day", "week", "month"] = "week"  # realised performance per this of scored_at
+
+
+@dataclass(frozen=True)
 class Registry:
     name: str = "model"
     description: str = ""  # what the model predicts, in the model card's first lines
@@ -227,6 +238,7 @@ class Params:
     monitor: Monitor
     registry: Registry
     backtest: Backtest = field(default_factory=Backtest)
+    labels: Labels = field(default_factory=Labels)
 
 
 class SectionGuard:

@@ -88,20 +88,26 @@ def _say_landed(info, warnings=()) -> None:
         print(f"warning: batch {info.id} ({info.source}): {warning}", file=sys.stderr)
 
 
+def read_source(p) -> tuple[Path, object]:
+    """``replay.source`` and its rows as text, or one line saying it is missing."""
+    import pandas as pd
+
+    source = Path(p.replay.source)
+    if not source.is_file():
+        raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "
+                           f"-- {source}` or point replay.source in params.yaml at your data")
+    return source, pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
+
+
 def replay_batches(p, count: int | None = None, through: str | None = None) -> list:
     """Land up to ``count`` source batches (or every one up to ``through``); return their infos."""
-    import pandas as pd
 
     from iterate.core import replay
     from iterate.repo import deploy, landing, store
 
     deploy.verify_production()  # the baseline is pinned from it: refused before any landing
-    source = Path(p.replay.source)
-    if not source.is_file():
-        raise IterateError(f"replay.source: {source} not found; restore it with `git checkout "
-                           f"-- {source}` or point replay.source in params.yaml at your data")
+    source, frame = read_source(p)
     landed = store.list_batches(RAW)
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False, na_values=[""])
     todo = replay.pending(frame, p.contract.time_column, p.replay.batch_days,
                           after=landed[-1].end if landed else None, through=through,
                           timezone=p.contract.timezone)

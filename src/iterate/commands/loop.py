@@ -77,12 +77,29 @@ def _iteration(p: params_module.Params, commit: bool) -> dict | None:
     with atomic.repo_lock(what="loop"):
         recover(p)
         first = not store.list_batches(RAW)
-        landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
+        if p.labels.replay and not first:  # production traffic, labelled later
+            landed = labelled_replay(p)
+        else:
+            landed = replay_batches(p, count=p.replay.warmup_batches if first else 1)
         if not landed:
             print(f"loop: every batch of {p.replay.source} has landed; nothing more to replay")
             return None
         deploy.record_landing()
     return _judge(p, commit, landed[-1])
+
+
+def labelled_replay(p: params_module.Params) -> list:
+    """The next batch as production traffic labelled later (``labels.replay``): source batches
+    scored by production, the oldest one's labels joined to the prediction log and landed."""
+    from iterate.commands.land import _say_landed, read_source
+    from iterate.repo import traffic
+
+    source, frame = read_source(p)
+    info = traffic.next_batch(p, frame, source.name)
+    if info is None:
+        return []
+    _say_landed(info)
+    return [info]
 
 
 def _judge(p: params_module.Params, commit: bool, batch, reproduce: bool = True) -> dict:

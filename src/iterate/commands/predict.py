@@ -21,26 +21,42 @@ def add_parsers(sub) -> None:
     predict.set_defaults(func=cmd_predict)
 
     monitor = sub.add_parser("monitor", help="drift of the prediction log against production's "
-                             "training reference")
+                             "training reference, and each served version's realised "
+                             "performance once labels landed")
     monitor.add_argument("-o", "--output", type=Path, default=PREDICTION_DRIFT,
                          help=f"JSON to write (default: {PREDICTION_DRIFT})")
     monitor.set_defaults(func=cmd_monitor)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, scoring
+    from iterate.repo import atomic, outcomes, scoring
     from iterate.repo.jsonfile import write_json
 
     atomic.user_output(args.output, "monitor")
     p = params_module.load(args.params)
     result = scoring.prediction_drift(p)
+    result["realised"] = outcomes.realised(p)
     write_json(args.output, result)
     drifted = result["drifted_columns"]
     print(f"monitor: {result['rows']} rows scored by v{result['version']} "
           f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns drift "
           f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
           f"-> {args.output}")
+    say_realised(result["realised"])
     return 0
+
+
+def say_realised(realised: dict) -> None:
+    """The realised performance of each served version (labels landed), a row per period."""
+    from iterate.core import report, tables
+
+    if not realised["versions"]:
+        print("realised: no labels have landed yet (`iterate label FILE` lands them)")
+        return
+    print(f"realised performance of {realised['labelled']} labelled predictions, per "
+          f"{realised['bucket']} of scoring:")
+    print(tables.text(report.realised_header(realised), report.realised_rows(realised),
+                      right=(2,)))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -51,6 +67,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     p = params_module.load(args.params)
     with atomic.repo_lock(what="predict", swaps=False):
         recover(p)
-        version, rows = scoring.predict(args.input, args.output)
+        version, rows = scoring.predict(args.input, args.output,
+                                        scoring.logged_context(p.contract))
     print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0

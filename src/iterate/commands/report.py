@@ -33,6 +33,7 @@ from iterate.repo.layout import (
     FIGURES,
     GATE,
     MONITOR,
+    PREDICTION_DRIFT,
     QUARANTINE,
     RAW,
     SLICES,
@@ -120,6 +121,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         landed=landed_since(base) if base else context.get("base_error"),
         plots=plots,
         context=context,
+        realised=realised_performance(),
     )
     atomic.write_text(output, text)
     output.chmod(0o644)  # atomic writes are private (mkstemp); a report is for sharing
@@ -199,6 +201,18 @@ def dvc_diff(kind: str, base: str) -> dict[str, Any] | str:
         return json.loads(out or "{}")
     except json.JSONDecodeError:
         return f"`dvc {kind} diff` printed something that is not JSON"
+
+
+def realised_performance() -> Any:
+    """The realised performance ``iterate monitor`` last wrote; None (no section) when it never
+    ran: a repository that serves no model has nothing to say here."""
+    if not PREDICTION_DRIFT.is_file():
+        return None
+    found = optional_json(PREDICTION_DRIFT, "`iterate monitor` writes it")
+    if isinstance(found, dict):
+        return found.get("realised", f"{PREDICTION_DRIFT} holds no realised performance: run "
+                         "`iterate monitor` again")
+    return found
 
 
 def optional_json(path: Path, why_missing: str) -> Any:

@@ -45,13 +45,14 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
            params_diff: Optional = None, metrics_diff: Optional = None, drift: Optional = None,
            monitor: Optional = None, landed: Optional = None,
            plots: list[dict[str, str]] | str | None = None,
-           context: dict[str, Any] | None = None) -> str:
+           context: dict[str, Any] | None = None, realised: Optional = None) -> str:
     """The whole report, sections in the order a reviewer needs them: the verdict, the
     metrics, what changed since base, failed slices, drift, new data, plots.
 
     ``context`` (all optional): ``head`` (commit), ``dirty`` (changed paths), ``base`` (the
     revision asked for), ``base_commit``, ``base_note`` (e.g. "merge base of main and HEAD").
     ``plots``: ``{"title", "path", "caption"}`` each, paths relative to the report's folder.
+    ``realised``: the realised performance ``iterate monitor`` wrote (no section when None).
     """
     context = context or {}
     base = context.get("base")
@@ -63,6 +64,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
         *diff_section("Metrics", "metrics", metrics_diff, base, unchanged="count"),
         *slices_section(slices, gate),
         *drift_section(drift, monitor),
+        *realised_section(realised),
         *landed_section(landed, base),
         *plots_section(plots),
     ]
@@ -355,6 +357,43 @@ def drift_section(drift: Optional, monitor: Optional) -> list[str]:
     else:
         lines += [_missing(drift, "metrics/drift.json not found"), ""]
     return lines
+
+
+REALISED = ("roc_auc", "f1", "log_loss")  # the realised metrics the tables show
+
+
+def realised_rows(realised: dict[str, Any]) -> list[list[Any]]:
+    """Rows of the realised performance (``iterate monitor``'s ``realised``): version,
+    period, rows and each of :data:`REALISED` as ``value [low, high]``."""
+    def cell(iv: dict[str, Any]) -> str:
+        if not _is_number(iv.get("value")):
+            return "-"
+        return f"{iv['value']:.3f}" + (f" [{iv['low']:.3f}, {iv['high']:.3f}]"
+                                       if _is_number(iv.get("low")) else "")
+
+    return [[f"v{version}", row["period"], row["rows"], *(cell(row[m]) for m in REALISED)]
+            for version, periods in realised["versions"].items() for row in periods]
+
+
+def realised_header(realised: dict[str, Any]) -> list[str]:
+    ci = f"[{realised['confidence']:.0%} CI]"
+    return ["version", realised["bucket"], "rows", *(f"{NAMES[m]} {ci}" for m in REALISED)]
+
+
+def realised_section(realised: Optional) -> list[str]:
+    """Each served version's realised performance once labels landed, per period of scoring."""
+    if realised is None:
+        return []
+    lines = ["## Realised performance of served versions", ""]
+    if not isinstance(realised, dict) or not realised.get("versions"):
+        return lines + [_missing(realised if isinstance(realised, str) else None,
+                                 "no labels have landed yet (`iterate label FILE`)"), ""]
+    lines.append(f"{realised['labelled']} labelled predictions, by {realised['bucket']} of "
+                 "scoring (from `iterate monitor`):")
+    header = realised_header(realised)
+    lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in realised_rows(realised)]
+    return lines + [""]
 
 
 def _drift_columns(drift: dict[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from iterate.core import contract, training
 from iterate.errors import IterateError
-from iterate.params import Column
+from iterate.params import Column, Contract
 from iterate.repo import atomic, bundles, deploy, landing, predlog, registry
 from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
@@ -25,12 +25,14 @@ def production_bundle() -> tuple[training.Bundle, str]:
     return bundles.load_registered(PRODUCTION, entry), entry["version"]
 
 
-def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[
-        pd.DataFrame, pd.DataFrame]:
+def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str,
+          keep: list[str] | tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Check ``frame`` against the model's input contract and score every row.
 
     Returns the rows with ``prediction_id``, ``probability``, ``predicted_label`` and
-    ``model_version`` added, and the prediction log's rows (the typed features and the score).
+    ``model_version`` added, and the prediction log's rows (the typed features and the score,
+    and the columns ``keep`` names that ``frame`` has and the features do not, as given: e.g.
+    :func:`logged_context`, so a label that arrives later can land the row).
     """
     columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
                for name, spec in bundle.meta["input_schema"].items()}
@@ -41,14 +43,22 @@ def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str
     scored = frame.assign(prediction_id=ids, probability=proba,  # the label follows the
                           predicted_label=(proba >= threshold).astype(int),  # rounded score
                           model_version=version)
-    return scored, predlog.rows(features, proba, version, ids)
+    context = [c for c in dict.fromkeys(keep) if c in frame and c not in features]
+    logged = pd.concat([features, frame[context]], axis=1) if context else features
+    return scored, predlog.rows(logged, proba, version, ids)
 
 
-def predict(source: Path, out: Path) -> tuple[str, int]:
-    """Score ``source`` into ``out`` (CSV) and append the prediction log; nothing is written
-    when the input breaks the contract."""
+def logged_context(contract: Contract) -> list[str]:
+    """The columns a logged row needs beside the model's features to land once labelled: the
+    contract's time column and columns (``score(keep=...)``)."""
+    return [contract.time_column, *contract.columns]
+
+
+def predict(source: Path, out: Path, keep: list[str] | tuple[str, ...] = ()) -> tuple[str, int]:
+    """Score ``source`` into ``out`` (CSV) and append the prediction log (with the columns
+    ``keep`` names, as :func:`score`); nothing is written when the input breaks the contract."""
     bundle, version = production_bundle()
-    scored, log = score(bundle, version, landing.read_table(source), str(source))
+    scored, log = score(bundle, version, landing.read_table(source), str(source), keep)
     atomic.write_with(out, lambda tmp: scored.to_csv(tmp, index=False))
     predlog.append(log)
     return version, len(scored)
