@@ -71,6 +71,17 @@ def test_the_joined_rows_are_the_logged_contract_columns_with_the_files_label(so
     pd.testing.assert_frame_equal(valid.good, contract_module.validate(source.iloc[::-1], C).good)
 
 
+def test_a_shadow_models_copy_of_a_prediction_is_never_the_row_that_lands(source):
+    served = logged(source)
+    shadow = served.assign(model_version="shadow-0123456789ab", distance=-1.0)
+    labels = label_file(served, source)
+
+    joined = join(labels, pd.concat([shadow, served], ignore_index=True))  # shadow's part first
+
+    assert joined.bad.empty
+    assert (joined.rows["distance"] >= 0).all(), "the served prediction's row, not the shadow's"
+
+
 def reasons(joined) -> dict[int, str]:
     return dict(zip(joined.bad["source_row"], joined.bad["reason"], strict=True))
 

@@ -226,6 +226,19 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class Serve:
+    """``iterate serve``: where it listens, what a request may hold, how the log is flushed."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=8000, metadata=_within(0, 65535, why="0: the OS chooses"))
+    max_body_bytes: int = field(default=16 * 2**20, metadata=_within(1024, 2**31))
+    log_rows: int = field(default=10_000, metadata=_within(1, 10**7))
+    log_seconds: float = field(default=5.0, metadata=_within(0, 3600, low_open=True))
+    watch_seconds: float = field(default=1.0, metadata=_within(0, 3600, low_open=True))
+    shadow: str | None = None
+
+
+@dataclass(frozen=True)
 class Params:
     replay: Replay
     contract: Contract
@@ -239,6 +252,7 @@ class Params:
     registry: Registry
     backtest: Backtest = field(default_factory=Backtest)
     labels: Labels = field(default_factory=Labels)
+    serve: Serve = field(default_factory=Serve)
 
 
 class SectionGuard:

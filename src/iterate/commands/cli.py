@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from iterate import params as params_module
-from iterate.commands import backtest, deploy, label, land, loop, predict, report
+from iterate.commands import backtest, deploy, label, land, loop, predict, report, serve
 from iterate.commands.helptext import plain
 from iterate.errors import reported
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", type=Path, default=params_module.DEFAULT_PATH,
                         metavar="FILE", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for group in (land, label, deploy, predict, report, backtest, loop):
+    for group in (land, label, deploy, predict, report, backtest, loop, serve):
         group.add_parsers(sub)
     for action in sub._choices_actions:  # the listed commands: (name, help) pairs
         command = sub.choices[action.dest]

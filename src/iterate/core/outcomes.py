@@ -22,6 +22,7 @@ from iterate.params import Contract
 PREDICTION_ID = "prediction_id"
 SCORED_AT = "scored_at"
 VERSION = "model_version"
+SHADOW_PREFIX = "shadow-"  # the version label of a shadow model's logged rows
 SCORE = "score"
 BUCKETS = {"day": "D", "week": "W-SUN", "month": "M"}  # weeks start on Monday
 
@@ -58,7 +59,9 @@ def join(labels: pd.DataFrame, log: pd.DataFrame, contract: Contract, labelled: 
     ids = labels[PREDICTION_ID].astype("string").str.strip()
     missing = ids.isna().to_numpy() | (ids.fillna("") == "").to_numpy()
     reasons.flag(missing, f"{PREDICTION_ID}: missing")
-    first = log.drop_duplicates(PREDICTION_ID).set_index(PREDICTION_ID)  # a shadow's copy too
+    shadow = log[VERSION].astype(str).str.startswith(SHADOW_PREFIX).to_numpy() \
+        if VERSION in log else np.zeros(len(log), dtype=bool)
+    first = log[~shadow].drop_duplicates(PREDICTION_ID).set_index(PREDICTION_ID)  # not a shadow's
     known = ids.isin(first.index).to_numpy()
     reasons.flag(~missing & ~known, f"{PREDICTION_ID}: not in the prediction log (unknown ID, "
                  "or its prediction was never logged)")

@@ -40,6 +40,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# CSV is read as text, so the contract sees exactly what was written (the server reads it too)
+CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""],
+               "encoding": "utf-8", "encoding_errors": "strict", "engine": "c"}
+
+
 def read_table(path: Path):
     """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file."""
     name = path.name.lower()
@@ -48,8 +53,7 @@ def read_table(path: Path):
     try:
         if name.endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        options = {"dtype": str, "keep_default_na": False, "na_values": [""],
-                   "encoding": "utf-8", "encoding_errors": "strict", "engine": "c"}
+        options = CSV_OPTIONS
         header = pd.read_csv(path, header=None, nrows=1, **options).iloc[0].tolist()
         repeated = sorted({str(h) for h in header if header.count(h) > 1})
         if repeated:
