@@ -31,9 +31,9 @@ setup: $(STAMP) ## create .venv from the pinned requirements (done by every targ
 run: setup ## run the loop on the embedded data: land batches, dvc repro, promote, commit
 	$(BIN)/iterate loop
 
-# The tests run on every core (pytest-xdist), a file's tests on one worker: a file's fixtures
-# (the histories its end-to-end tests share) are built once.
-PYTEST = $(BIN)/python -m pytest -n auto --dist loadfile
+# The tests run on every core (pytest-xdist); a worker that runs out takes queued tests from the
+# other (worksteal), so the longest files do not serialise the run.
+PYTEST = $(BIN)/python -m pytest -n auto --dist worksteal
 
 test: setup ## run the whole test suite, end-to-end tests included
 	$(PYTEST) --durations=10
