@@ -51,6 +51,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     p = params_module.load(args.params)
     with atomic.repo_lock(what="predict", swaps=False):
         recover(p)
-        version, rows = scoring.predict(args.input, args.output)
+        version, rows = scoring.predict(args.input, args.output, p.predict.chunk_rows)
     print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0

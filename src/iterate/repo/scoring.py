@@ -10,10 +10,11 @@ import pandas as pd
 from iterate.core import contract, training
 from iterate.errors import IterateError
 from iterate.params import Column
-from iterate.repo import atomic, bundles, deploy, landing, predlog, registry
+from iterate.repo import bundles, deploy, predlog, registry
 from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
 SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
+CHUNK_ROWS = 100_000  # predict.chunk_rows's default
 
 
 def production_bundle() -> tuple[training.Bundle, str]:
@@ -25,16 +26,17 @@ def production_bundle() -> tuple[training.Bundle, str]:
     return bundles.load_registered(PRODUCTION, entry), entry["version"]
 
 
-def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str) -> tuple[
-        pd.DataFrame, pd.DataFrame]:
-    """Check ``frame`` against the model's input contract and score every row.
+def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str,
+          row_offset: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check ``frame`` against the model's input contract and score every row (a bad row is
+    named by its number counting ``row_offset`` rows before ``frame``).
 
     Returns the rows with ``prediction_id``, ``probability``, ``predicted_label`` and
     ``model_version`` added, and the prediction log's rows (the typed features and the score).
     """
     columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
                for name, spec in bundle.meta["input_schema"].items()}
-    features = contract.check_features(frame, columns, where)
+    features = contract.check_features(frame, columns, where, row_offset)
     proba = np.round(bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1], 6)
     threshold = bundle.meta["output"]["threshold"]
     ids = predlog.new_ids(len(frame))
@@ -44,14 +46,17 @@ def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str
     return scored, predlog.rows(features, proba, version, ids)
 
 
-def predict(source: Path, out: Path) -> tuple[str, int]:
-    """Score ``source`` into ``out`` (CSV) and append the prediction log; nothing is written
-    when the input breaks the contract."""
+def predict(source: Path, out: Path, chunk_rows: int = CHUNK_ROWS) -> tuple[str, int]:
+    """Score ``source`` into ``out`` (CSV) and the prediction log, ``chunk_rows`` rows at a time
+    (see :mod:`iterate.repo.prediction_stream`); nothing is published when any row breaks the
+    contract."""
+    from iterate.repo import prediction_stream
+
     bundle, version = production_bundle()
-    scored, log = score(bundle, version, landing.read_table(source), str(source))
-    atomic.write_with(out, lambda tmp: scored.to_csv(tmp, index=False))
-    predlog.append(log)
-    return version, len(scored)
+    rows = prediction_stream.run(
+        source, out, chunk_rows,
+        lambda frame, where, offset: score(bundle, version, frame, where, offset))
+    return version, rows
 
 
 def prediction_drift(p) -> dict:
