@@ -121,3 +121,13 @@ def test_an_unreadable_or_empty_csv_is_refused_in_one_line(bundle, tmp_path, tex
         stream(bundle, tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "log", 50)
 
     assert "\n" not in str(caught.value) and not (tmp_path / "out.csv").exists()
+
+
+def test_utc_times_are_written_as_the_csv_writer_writes_them():
+    import pyarrow as pa
+
+    times = pa.array(pd.to_datetime(["2013-01-01 05:00:00", "2013-02-01 06:30:01", None],
+                                    utc=True))
+    for column in (times, times.slice(0, 2), times.slice(1, 1)):
+        assert prediction_stream._utc_text(column).to_pylist() == column.cast(
+            pa.string()).to_pylist()

@@ -14,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -35,22 +36,29 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
 
     def write(tmp: str) -> None:
         nonlocal rows
-        writer = schema = None
-        try:
-            for batch in chunked_input.chunks(source, chunk_rows):
-                frame = batch.to_pandas()
-                where = f"{source} (rows {rows + 1}..{rows + len(frame)})"
-                scored, log = score(frame, where, rows)
-                table = _output(batch, scored)
-                if writer is None:
-                    schema = table.schema
-                    writer = _csv_writer(tmp, schema)
-                writer.write_table(table.cast(schema))
-                predlog.append(log, staging)
-                rows += len(frame)
-        finally:
-            if writer is not None:
-                writer.close()
+        writer, schema, pending = None, None, None
+        # One thread writes chunk k (CSV and log part; both release the GIL) while chunk k + 1
+        # is checked and scored: at most two chunks are held.
+        with ThreadPoolExecutor(max_workers=1) as io:
+            try:
+                for batch in chunked_input.chunks(source, chunk_rows):
+                    frame = batch.to_pandas()
+                    where = f"{source} (rows {rows + 1}..{rows + len(frame)})"
+                    scored, log = score(frame, where, rows)
+                    table = _output(batch, scored)
+                    if writer is None:
+                        schema = table.schema
+                        writer = _csv_writer(tmp, schema)
+                    if pending is not None:
+                        pending.result()
+                    pending = io.submit(_write, writer, table.cast(schema), log, staging)
+                    rows += len(frame)
+                if pending is not None:
+                    pending.result()
+            finally:
+                if writer is not None:
+                    io.shutdown(wait=True)
+                    writer.close()
         if rows == 0:
             raise ContractError(f"{source}: no data rows; give a file with at least one row")
         _publish(staging, log_folder)
@@ -62,12 +70,39 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
     return rows
 
 
+def _write(writer, table: pa.Table, log: pd.DataFrame, staging: Path) -> None:
+    writer.write_table(table)
+    predlog.append(log, staging)
+
+
 def _output(batch: pa.RecordBatch, scored: pd.DataFrame) -> pa.Table:
-    """The input columns as read, then the columns scoring added."""
+    """The input columns as read (UTC times as ISO text: see :func:`_utc_text`), then the
+    columns scoring added."""
     added = [c for c in scored.columns if c not in batch.schema.names]
     extra = pa.Table.from_pandas(scored[added], preserve_index=False)
-    return pa.Table.from_arrays([*batch.columns, *extra.columns],
-                                names=[*batch.schema.names, *added])
+    columns = [_utc_text(c) if pa.types.is_timestamp(c.type) and c.type.tz in ("UTC", "+00:00")
+               else c for c in batch.columns]
+    return pa.Table.from_arrays([*columns, *extra.columns], names=[*batch.schema.names, *added])
+
+
+def _utc_text(column: pa.Array) -> pa.Array:
+    """``2013-01-01 05:00:00.000000Z`` for each UTC time, as the CSV writer writes them, ten
+    times faster: it looks the zone up per value, which UTC does not need."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    text = column.cast(pa.timestamp(column.type.unit)).cast(pa.string())
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset:][:len(text) + 1]
+    width = int(offsets[1] - offsets[0]) if len(text) else 0
+    if text.null_count or not len(text) or np.any(np.diff(offsets) != width):
+        return pc.binary_join_element_wise(text, "Z", "")
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    out = np.empty((len(text), width + 1), dtype=np.uint8)
+    out[:, :width] = data.reshape(len(text), width)
+    out[:, width] = ord("Z")
+    return pa.Array.from_buffers(pa.string(), len(text), [
+        None, pa.py_buffer(np.arange(len(text) + 1, dtype=np.int32) * (width + 1)),
+        pa.py_buffer(out)])
 
 def _csv_writer(path: str, schema: pa.Schema):
     import pyarrow.csv as pcsv
