@@ -28,18 +28,21 @@ def add_parsers(sub) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, scoring
+    from iterate.repo import atomic, performance_estimate, scoring
     from iterate.repo.jsonfile import write_json
 
     atomic.user_output(args.output, "monitor")
     p = params_module.load(args.params)
     result = scoring.prediction_drift(p)
+    result["estimated"] = performance_estimate.estimated(p)
     write_json(args.output, result)
     drifted = result["drifted_columns"]
     print(f"monitor: {result['rows']} rows scored by v{result['version']} "
           f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns drift "
           f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
           f"-> {args.output}")
+    print(f"monitor: {performance_estimate.summary(result['estimated'])} (before labels, "
+          f"{p.estimate.confidence:.0%} intervals)")
     return 0
 
 
