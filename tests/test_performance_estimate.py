@@ -80,3 +80,21 @@ def test_no_calibration_is_kept_when_the_evaluate_stages_inputs_are_absent(tmp_p
 
     assert not calibration.write(tmp_path / PRODUCTION, bundles.read_meta(PRODUCTION))
     assert not (tmp_path / PRODUCTION / calibration.FILE).exists()
+
+
+def test_the_report_shows_each_versions_estimate_and_interval_and_why_one_is_missing():
+    from iterate.core import report
+
+    metrics = {m: {"value": 0.7, "low": 0.65, "high": 0.75} for m in estimate.METRICS}
+    monitored = {"estimated": {"method": "CBPE", "confidence": 0.95, "versions": [
+        {"version": "1.1.0", "rows": 1200, "overall": metrics,
+         "buckets": [{"start": "2026-01-02T00:00:00Z", "rows": 1200, "metrics": metrics}]},
+        {"version": "1.0.0", "rows": 30, "reason": "no calibration.parquet kept with v1.0.0"}]}}
+
+    text = "\n".join(report.estimated_section(monitored))
+
+    assert "| v1.1.0 | all | 1,200 | 0.700 [0.650, 0.750] |" in text
+    assert "| v1.1.0 | 2026-01-02T00:00:00Z | 1,200 |" in text
+    assert "- v1.0.0: no calibration.parquet kept with v1.0.0" in text
+    missing = "\n".join(report.estimated_section("metrics/predictions_drift.json not found"))
+    assert "not found" in missing

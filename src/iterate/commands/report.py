@@ -33,6 +33,7 @@ from iterate.repo.layout import (
     FIGURES,
     GATE,
     MONITOR,
+    PREDICTION_DRIFT,
     QUARANTINE,
     RAW,
     SLICES,
@@ -120,6 +121,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         landed=landed_since(base) if base else context.get("base_error"),
         plots=plots,
         context=context,
+        estimated=optional_json(PREDICTION_DRIFT, "`iterate monitor` has not run"),
     )
     atomic.write_text(output, text)
     output.chmod(0o644)  # atomic writes are private (mkstemp); a report is for sharing

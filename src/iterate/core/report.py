@@ -45,13 +45,14 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
            params_diff: Optional = None, metrics_diff: Optional = None, drift: Optional = None,
            monitor: Optional = None, landed: Optional = None,
            plots: list[dict[str, str]] | str | None = None,
-           context: dict[str, Any] | None = None) -> str:
+           context: dict[str, Any] | None = None, estimated: Optional = None) -> str:
     """The whole report, sections in the order a reviewer needs them: the verdict, the
     metrics, what changed since base, failed slices, drift, new data, plots.
 
     ``context`` (all optional): ``head`` (commit), ``dirty`` (changed paths), ``base`` (the
     revision asked for), ``base_commit``, ``base_note`` (e.g. "merge base of main and HEAD").
     ``plots``: ``{"title", "path", "caption"}`` each, paths relative to the report's folder.
+    ``estimated``: what ``iterate monitor`` wrote (its ``estimated`` key is shown).
     """
     context = context or {}
     base = context.get("base")
@@ -63,6 +64,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
         *diff_section("Metrics", "metrics", metrics_diff, base, unchanged="count"),
         *slices_section(slices, gate),
         *drift_section(drift, monitor),
+        *estimated_section(estimated),
         *landed_section(landed, base),
         *plots_section(plots),
     ]
@@ -354,6 +356,40 @@ def drift_section(drift: Optional, monitor: Optional) -> list[str]:
         lines += _drift_columns(drift)
     else:
         lines += [_missing(drift, "metrics/drift.json not found"), ""]
+    return lines
+
+
+ESTIMATED = ("roc_auc", "accuracy", "precision", "recall", "f1")
+MAX_PERIODS = 14  # the newest periods of each version shown; all are in the JSON
+
+
+def estimated_section(monitored: Optional) -> list[str]:
+    """The served versions' estimated performance on their logged traffic, before labels."""
+    lines = ["## Estimated performance before labels", ""]
+    estimated = monitored.get("estimated") if isinstance(monitored, dict) else None
+    if not isinstance(estimated, dict):
+        return lines + [_missing(monitored if isinstance(monitored, str) else None,
+                                 "no estimate: run `iterate monitor` after scoring traffic"), ""]
+    lines += [f"{estimated.get('method', 'CBPE')}; {_pct(estimated.get('confidence'))} "
+              "intervals of the value the labels will show (no concept drift assumed).", "",
+              "| version | period | rows | " + " | ".join(_name(m) for m in ESTIMATED) + " |",
+              "| --- | --- | ---: |" + " --- |" * len(ESTIMATED)]
+    for v in estimated.get("versions") or []:
+        if "overall" not in v:
+            lines.append(f"| v{v.get('version')} | all | {_int(v.get('rows'))} | "
+                         + " | ".join("—" for _ in ESTIMATED) + " |")
+            continue
+        periods = [("all", v["overall"], v.get("rows"))] + [
+            (b.get("start"), b.get("metrics") or {}, b.get("rows"))
+            for b in (v.get("buckets") or [])[-MAX_PERIODS:]]
+        for period, metrics, rows in periods:
+            cells = [f"{_fixed((metrics.get(m) or {}).get('value'), 3)} "
+                     f"[{_fixed((metrics.get(m) or {}).get('low'), 3)}, "
+                     f"{_fixed((metrics.get(m) or {}).get('high'), 3)}]" for m in ESTIMATED]
+            lines.append(f"| v{v.get('version')} | {_cell(period)} | {_int(rows)} | "
+                         + " | ".join(cells) + " |")
+    missing = [v for v in estimated.get("versions") or [] if "overall" not in v]
+    lines += [*[f"- v{v.get('version')}: {_text(v.get('reason'))}" for v in missing], ""]
     return lines
 
 
