@@ -131,3 +131,14 @@ def test_utc_times_are_written_as_the_csv_writer_writes_them():
     for column in (times, times.slice(0, 2), times.slice(1, 1)):
         assert prediction_stream._utc_text(column).to_pylist() == column.cast(
             pa.string()).to_pylist()
+
+
+def test_text_cells_are_quoted_only_when_they_hold_a_comma_quote_or_line_break(tmp_path):
+    import pyarrow as pa
+
+    plain = pa.table({"a": ["x", None], "b": [1.5, 2.0]})
+    special = pa.table({"a": ['x,y', 'say "hi"'], "b": [1.5, 2.0]})
+
+    assert prediction_stream._csv(plain, header=True) == b"a,b\nx,1.5\n,2\n"
+    assert pd.read_csv(__import__("io").BytesIO(prediction_stream._csv(special, True)))[
+        "a"].tolist() == ['x,y', 'say "hi"']

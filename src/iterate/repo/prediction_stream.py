@@ -10,7 +10,9 @@ are removed.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -39,7 +41,7 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
         writer, schema, pending = None, None, None
         # One thread writes chunk k (CSV and log part; both release the GIL) while chunk k + 1
         # is checked and scored: at most two chunks are held.
-        with ThreadPoolExecutor(max_workers=1) as io:
+        with ThreadPoolExecutor(max_workers=1) as thread:
             try:
                 for batch in chunked_input.chunks(source, chunk_rows):
                     frame = batch.to_pandas()
@@ -48,16 +50,16 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
                     table = _output(batch, scored)
                     if writer is None:
                         schema = table.schema
-                        writer = _csv_writer(tmp, schema)
+                        writer = open(tmp, "wb")  # noqa: SIM115 (closed below, after the thread)
                     if pending is not None:
                         pending.result()
-                    pending = io.submit(_write, writer, table.cast(schema), log, staging)
+                    pending = thread.submit(_write, writer, table.cast(schema), log, staging)
                     rows += len(frame)
                 if pending is not None:
                     pending.result()
             finally:
                 if writer is not None:
-                    io.shutdown(wait=True)
+                    thread.shutdown(wait=True)
                     writer.close()
         if rows == 0:
             raise ContractError(f"{source}: no data rows; give a file with at least one row")
@@ -70,9 +72,27 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
     return rows
 
 
-def _write(writer, table: pa.Table, log: pd.DataFrame, staging: Path) -> None:
-    writer.write_table(table)
+def _write(file, table: pa.Table, log: pd.DataFrame, staging: Path) -> None:
+    file.write(_csv(table, header=file.tell() == 0))
     predlog.append(log, staging)
+
+
+def _csv(table: pa.Table, header: bool) -> bytes:
+    """The rows as CSV, as pandas writes it: a text cell is quoted only when it holds a comma,
+    a quote or a line break (pyarrow quotes every text cell, or none)."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    special = r'[,"\r\n]'
+    quote = any(pc.any(pc.match_substring_regex(column, special)).as_py()
+                for column in table.columns if pa.types.is_string(column.type)
+                or pa.types.is_large_string(column.type))
+    quote_header = any(re.search(special, name) for name in table.column_names)
+    sink = io.BytesIO()
+    pcsv.write_csv(table, sink, write_options=pcsv.WriteOptions(
+        include_header=header, quoting_style="needed" if quote else "none",
+        quoting_header="needed" if quote_header else "none"))
+    return sink.getvalue()
 
 
 def _output(batch: pa.RecordBatch, scored: pd.DataFrame) -> pa.Table:
@@ -103,12 +123,6 @@ def _utc_text(column: pa.Array) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(text), [
         None, pa.py_buffer(np.arange(len(text) + 1, dtype=np.int32) * (width + 1)),
         pa.py_buffer(out)])
-
-def _csv_writer(path: str, schema: pa.Schema):
-    import pyarrow.csv as pcsv
-
-    return pcsv.CSVWriter(path, schema, write_options=pcsv.WriteOptions(quoting_style="needed"))
-
 
 def _publish(staging: Path, log_folder: Path) -> None:
     """Move the staged parts into the log (each move is atomic; their names keep time order)."""
