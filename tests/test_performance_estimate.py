@@ -98,3 +98,24 @@ def test_the_report_shows_each_versions_estimate_and_interval_and_why_one_is_mis
     assert "- v1.0.0: no calibration.parquet kept with v1.0.0" in text
     missing = "\n".join(report.estimated_section("metrics/predictions_drift.json not found"))
     assert "not found" in missing
+
+
+def test_iterate_monitor_writes_the_estimate_under_its_own_key_and_says_it(
+        tmp_path, monkeypatch, capsys):
+    import json
+
+    from iterate.commands import cli
+
+    production_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    keep_calibration(tmp_path)
+    week(3, step=10).drop(columns=["late"]).to_csv("traffic.csv", index=False)
+    params_file = Path(__file__).resolve().parents[1] / "params.yaml"
+    assert cli.main(["predict", "traffic.csv", "-o", "out.csv", "--params", str(params_file)]) == 0
+
+    assert cli.main(["monitor", "-o", "monitor.json", "--params", str(params_file)]) == 0
+
+    written = json.loads(Path("monitor.json").read_text())
+    assert written["estimated"]["versions"][0]["overall"]["roc_auc"]["value"] is not None
+    assert "drifted_columns" in written, "the drift part is unchanged"
+    assert "estimated ROC AUC v1.0.0 0." in capsys.readouterr().out
