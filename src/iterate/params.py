@@ -218,6 +218,28 @@ class Labels:
 
 
 @dataclass(frozen=True)
+class Predict:
+    """``iterate predict``: the file is read, checked, scored and written this many rows at a
+    time (memory holds one chunk)."""
+
+    chunk_rows: int = field(default=100_000, metadata=_within(
+        1000, 10_000_000, why="memory grows with it"))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Production's estimated performance on the prediction log before labels arrive (CBPE):
+    ``iterate monitor`` and ``iterate report``."""
+
+    bucket: Literal["hour", "day", "week", "month"] = "day"  # of the rows' scored_at (UTC)
+    confidence: float = field(default=0.95, metadata=_within(
+        0, 1, low_open=True, high_open=True, why="e.g. 0.95"))
+    resamples: int = field(default=200, metadata=_within(
+        50, 10_000, why="each draw refits the calibration and draws every bucket's labels"))
+    seed: int = field(default=0, metadata=_within(0, SEED_MAX, why="a numpy seed"))
+
+
+@dataclass(frozen=True)
 class Registry:
     name: str = "model"
     description: str = ""  # what the model predicts, in the model card's first lines
@@ -253,6 +275,8 @@ class Params:
     backtest: Backtest = field(default_factory=Backtest)
     labels: Labels = field(default_factory=Labels)
     serve: Serve = field(default_factory=Serve)
+    predict: Predict = field(default_factory=Predict)
+    estimate: Estimate = field(default_factory=Estimate)
 
 
 class SectionGuard:

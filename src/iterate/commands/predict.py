@@ -29,13 +29,14 @@ def add_parsers(sub) -> None:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from iterate.repo import atomic, outcomes, scoring
+    from iterate.repo import atomic, outcomes, performance_estimate, scoring
     from iterate.repo.jsonfile import write_json
 
     atomic.user_output(args.output, "monitor")
     p = params_module.load(args.params)
     result = scoring.prediction_drift(p)
     result["realised"] = outcomes.realised(p)
+    result["estimated"] = performance_estimate.estimated(p)
     write_json(args.output, result)
     drifted = result["drifted_columns"]
     print(f"monitor: {result['rows']} rows scored by v{result['version']} "
@@ -43,6 +44,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
           f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
           f"-> {args.output}")
     say_realised(result["realised"])
+    print(f"monitor: {performance_estimate.summary(result['estimated'])} (before labels, "
+          f"{p.estimate.confidence:.0%} intervals)")
     return 0
 
 
@@ -67,7 +70,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     p = params_module.load(args.params)
     with atomic.repo_lock(what="predict", swaps=False):
         recover(p)
-        version, rows = scoring.predict(args.input, args.output,
+        version, rows = scoring.predict(args.input, args.output, p.predict.chunk_rows,
                                         scoring.logged_context(p.contract))
     print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0

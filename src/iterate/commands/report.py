@@ -122,6 +122,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         plots=plots,
         context=context,
         realised=realised_performance(),
+        estimated=optional_json(PREDICTION_DRIFT, "`iterate monitor` has not run"),
     )
     atomic.write_text(output, text)
     output.chmod(0o644)  # atomic writes are private (mkstemp); a report is for sharing

@@ -115,10 +115,12 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
                       warnings=tuple(filter(None, [one_class_warning(contract, good)])))
 
 
-def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str) -> pd.DataFrame:
+def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str,
+                   row_offset: int = 0) -> pd.DataFrame:
     """Typed feature columns of ``frame``, for scoring: every row must be good.
 
-    Other columns are ignored; a missing column or any bad row raises, naming the first one.
+    Other columns are ignored; a missing column or any bad row raises, naming the first one
+    (its row number counts ``row_offset`` rows before ``frame``: a chunk of a larger file).
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -131,7 +133,7 @@ def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str) 
     if not reasons.ok.all():
         first = int(np.flatnonzero(~reasons.ok)[0])
         raise ContractError(f"{where}: {int((~reasons.ok).sum())} row(s) break the production "
-                            f"model's input contract; first, row {first + 1}: "
+                            f"model's input contract; first, row {row_offset + first + 1}: "
                             f"{reasons.texts[first]}. Fix them and score again")
     return pd.DataFrame(typed)
 

@@ -45,7 +45,8 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
            params_diff: Optional = None, metrics_diff: Optional = None, drift: Optional = None,
            monitor: Optional = None, landed: Optional = None,
            plots: list[dict[str, str]] | str | None = None,
-           context: dict[str, Any] | None = None, realised: Optional = None) -> str:
+           context: dict[str, Any] | None = None, realised: Optional = None,
+           estimated: Optional = None) -> str:
     """The whole report, sections in the order a reviewer needs them: the verdict, the
     metrics, what changed since base, failed slices, drift, new data, plots.
 
@@ -53,6 +54,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
     revision asked for), ``base_commit``, ``base_note`` (e.g. "merge base of main and HEAD").
     ``plots``: ``{"title", "path", "caption"}`` each, paths relative to the report's folder.
     ``realised``: the realised performance ``iterate monitor`` wrote (no section when None).
+    ``estimated``: what ``iterate monitor`` wrote (its ``estimated`` key is shown).
     """
     context = context or {}
     base = context.get("base")
@@ -65,6 +67,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
         *slices_section(slices, gate),
         *drift_section(drift, monitor),
         *realised_section(realised),
+        *estimated_section(estimated),
         *landed_section(landed, base),
         *plots_section(plots),
     ]
@@ -394,6 +397,38 @@ def realised_section(realised: Optional) -> list[str]:
     lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in realised_rows(realised)]
     return lines + [""]
+ESTIMATED = ("roc_auc", "accuracy", "precision", "recall", "f1")
+MAX_PERIODS = 14  # the newest periods of each version shown; all are in the JSON
+
+
+def estimated_section(monitored: Optional) -> list[str]:
+    """The served versions' estimated performance on their logged traffic, before labels."""
+    lines = ["## Estimated performance before labels", ""]
+    estimated = monitored.get("estimated") if isinstance(monitored, dict) else None
+    if not isinstance(estimated, dict):
+        return lines + [_missing(monitored if isinstance(monitored, str) else None,
+                                 "no estimate: run `iterate monitor` after scoring traffic"), ""]
+    lines += [f"{estimated.get('method', 'CBPE')}; {_pct(estimated.get('confidence'))} "
+              "intervals of the value the labels will show (no concept drift assumed).", "",
+              "| version | period | rows | " + " | ".join(_name(m) for m in ESTIMATED) + " |",
+              "| --- | --- | ---: |" + " --- |" * len(ESTIMATED)]
+    for v in estimated.get("versions") or []:
+        if "overall" not in v:
+            lines.append(f"| v{v.get('version')} | all | {_int(v.get('rows'))} | "
+                         + " | ".join("—" for _ in ESTIMATED) + " |")
+            continue
+        periods = [("all", v["overall"], v.get("rows"))] + [
+            (b.get("start"), b.get("metrics") or {}, b.get("rows"))
+            for b in (v.get("buckets") or [])[-MAX_PERIODS:]]
+        for period, metrics, rows in periods:
+            cells = [f"{_fixed((metrics.get(m) or {}).get('value'), 3)} "
+                     f"[{_fixed((metrics.get(m) or {}).get('low'), 3)}, "
+                     f"{_fixed((metrics.get(m) or {}).get('high'), 3)}]" for m in ESTIMATED]
+            lines.append(f"| v{v.get('version')} | {_cell(period)} | {_int(rows)} | "
+                         + " | ".join(cells) + " |")
+    missing = [v for v in estimated.get("versions") or [] if "overall" not in v]
+    lines += [*[f"- v{v.get('version')}: {_text(v.get('reason'))}" for v in missing], ""]
+    return lines
 
 
 def _drift_columns(drift: dict[str, Any]) -> list[str]:

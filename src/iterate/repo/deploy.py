@@ -25,7 +25,7 @@ import yaml
 from iterate.core import batches, changelog
 from iterate.errors import IterateError
 from iterate.params import Params
-from iterate.repo import atomic, bundles, dvc_cache, registry, store, vcs
+from iterate.repo import atomic, bundles, calibration, dvc_cache, registry, store, vcs
 from iterate.repo.jsonfile import read_json
 from iterate.repo.layout import (
     BASELINE,
@@ -106,6 +106,7 @@ def promote(p: Params, *, force: bool, reason: str | None) -> dict[str, Any]:
 
     def fill(staging: Path) -> None:
         shutil.copytree(CANDIDATE, staging, dirs_exist_ok=True)
+        calibration.write(staging, meta)  # what estimates before labels start from
         (staging / CARD).write_text(card, encoding="utf-8")
         (staging / bundles.RELEASE_FILE).write_text(json.dumps(release(entry), indent=2) + "\n",
                                                    encoding="utf-8")

@@ -9,11 +9,11 @@ scored, the version that scored it, the model's typed input features and its sco
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from iterate.repo import atomic
@@ -27,8 +27,12 @@ _sequence = count()
 
 
 def new_ids(n: int) -> list[str]:
-    """``n`` fresh prediction IDs (random UUIDs: unique across processes and machines)."""
-    return [uuid.uuid4().hex for _ in range(n)]
+    """``n`` fresh prediction IDs (random version-4 UUIDs in hex, as ``uuid.uuid4().hex``:
+    unique across processes and machines), made in bulk from ``os.urandom``."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = raw[:, 6] & 0x0F | 0x40  # the version (4)
+    raw[:, 8] = raw[:, 8] & 0x3F | 0x80  # the variant (RFC 4122)
+    return np.frombuffer(raw.tobytes().hex().encode("ascii"), dtype="S32").astype(str).tolist()
 
 
 def rows(features: pd.DataFrame, score, version: str, ids: list[str],

@@ -10,10 +10,11 @@ import pandas as pd
 from iterate.core import contract, training
 from iterate.errors import IterateError
 from iterate.params import Column, Contract
-from iterate.repo import atomic, bundles, deploy, landing, predlog, registry
+from iterate.repo import bundles, deploy, predlog, registry
 from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
 SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
+CHUNK_ROWS = 100_000  # predict.chunk_rows's default
 
 
 def production_bundle() -> tuple[training.Bundle, str]:
@@ -26,8 +27,10 @@ def production_bundle() -> tuple[training.Bundle, str]:
 
 
 def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str,
-          keep: list[str] | tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Check ``frame`` against the model's input contract and score every row.
+          keep: list[str] | tuple[str, ...] = (), row_offset: int = 0) -> tuple[
+              pd.DataFrame, pd.DataFrame]:
+    """Check ``frame`` against the model's input contract and score every row (a bad row is
+    named by its number counting ``row_offset`` rows before ``frame``).
 
     Returns the rows with ``prediction_id``, ``probability``, ``predicted_label`` and
     ``model_version`` added, and the prediction log's rows (the typed features and the score,
@@ -36,7 +39,7 @@ def score(bundle: training.Bundle, version: str, frame: pd.DataFrame, where: str
     """
     columns = {name: Column(**{k: spec.get(k) for k in SCHEMA_KEYS})
                for name, spec in bundle.meta["input_schema"].items()}
-    features = contract.check_features(frame, columns, where)
+    features = contract.check_features(frame, columns, where, row_offset)
     proba = np.round(bundle.pipeline.predict_proba(features[bundle.meta["features"]])[:, 1], 6)
     threshold = bundle.meta["output"]["threshold"]
     ids = predlog.new_ids(len(frame))
@@ -54,14 +57,19 @@ def logged_context(contract: Contract) -> list[str]:
     return [contract.time_column, *contract.columns]
 
 
-def predict(source: Path, out: Path, keep: list[str] | tuple[str, ...] = ()) -> tuple[str, int]:
-    """Score ``source`` into ``out`` (CSV) and append the prediction log (with the columns
-    ``keep`` names, as :func:`score`); nothing is written when the input breaks the contract."""
+def predict(source: Path, out: Path, chunk_rows: int = CHUNK_ROWS,
+            keep: list[str] | tuple[str, ...] = ()) -> tuple[str, int]:
+    """Score ``source`` into ``out`` (CSV) and the prediction log (with the columns ``keep``
+    names, as :func:`score`), ``chunk_rows`` rows at a time (see
+    :mod:`iterate.repo.prediction_stream`); nothing is published when any row breaks the
+    contract."""
+    from iterate.repo import prediction_stream
+
     bundle, version = production_bundle()
-    scored, log = score(bundle, version, landing.read_table(source), str(source), keep)
-    atomic.write_with(out, lambda tmp: scored.to_csv(tmp, index=False))
-    predlog.append(log)
-    return version, len(scored)
+    rows = prediction_stream.run(
+        source, out, chunk_rows,
+        lambda frame, where, offset: score(bundle, version, frame, where, keep, row_offset=offset))
+    return version, rows
 
 
 def prediction_drift(p) -> dict:
