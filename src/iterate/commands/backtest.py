@@ -29,13 +29,13 @@ from iterate.errors import IterateError, reported
 from iterate.params import POLICY_NAMES, Backtest
 
 PARAMS = ("backtest", "replay", "contract", "split", "model", "train", "evaluate", "gate",
-          "drift")
+          "drift", "monitor", "trigger")
 METRICS_FILE = Path("metrics/backtest.json")
 PLOTS_DIR = Path("plots/backtest")
 TABLE_FILE = PLOTS_DIR / "metrics.csv"
 FIGURE_FILE = PLOTS_DIR / "backtest.png"
 COLORS = {"frozen": "#7f7f7f", "full-every-k": "#1f77b4", "incremental": "#2ca02c",
-          "drift-triggered": "#ff7f0e", "gated": "#d62728"}
+          "drift-triggered": "#ff7f0e", "gated": "#d62728", "loop": "#9467bd"}
 
 
 # --------------------------------------------------------------------------- params
@@ -59,7 +59,8 @@ def settings(p: params_module.Params, bt: Backtest):
         contract=p.contract, model=model, gate=p.gate,
         evaluate=p.evaluate, drift=p.drift, policies=tuple(bt.policies), warmup=bt.warmup,
         window=None if window == "all" else window, every=bt.every,
-        reference_rows=p.train.reference_rows, jobs=bt.jobs)
+        reference_rows=p.train.reference_rows, jobs=bt.jobs, trigger=p.trigger,
+        monitor=p.monitor)
 
 
 # --------------------------------------------------------------------------- the command
