@@ -197,7 +197,7 @@ class Trigger:
     """When a batch trains a candidate at all (:mod:`iterate.core.trigger`)."""
 
     when: Literal["auto", "always"] = "auto"
-    every: int = field(default=4, metadata=_within(1, 100_000))  # the schedule, in batches
+    every: int = field(default=8, metadata=_within(1, 100_000))  # the schedule, in batches
     score_psi: float = field(default=0.5, metadata=_within(0, 1e6))  # drift of the score
     alarm_window: int = field(default=1, metadata=_within(
         1, 100_000, why="an alarm's candidate trains on this many newest batches"))

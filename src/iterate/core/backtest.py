@@ -455,7 +455,6 @@ class Loop(Policy):
         self.promoted_at = lab.s.warmup - 1  # the batch after which production went in
         self.at_promotion: float | None = None  # production's metric on its judging holdout
         self.alarm_since: int | None = None  # the first batch of the current alarm streak
-        self.last_fit = -1  # the newest batch the latest candidate trained on
 
     def learn(self, t: int, proba: np.ndarray) -> Action:
         lab, s = self.lab, self.lab.s
@@ -478,7 +477,7 @@ class Loop(Policy):
         decision = trigger.decide(
             s.trigger, has_production=True, number=t - s.warmup + 1, alarm=alarm,
             score_psi=drift.psi(reference, proba, s.drift.bins), pending=c is not None,
-            saw_alarm=alarm and self.last_fit >= self.alarm_since)
+            saw_alarm=alarm and c is not None and c.trained[-1] >= self.alarm_since)
         seconds = time.process_time() - start
         if decision.action == trigger.KEEP:
             return Action(KEEP, decision.reason, check_seconds=seconds)
@@ -486,7 +485,7 @@ class Loop(Policy):
         if decision.action == trigger.TRAIN:
             size = decision.window or s.window or t
             fitted = lab.full(tuple(range(max(0, t - size), t)))
-            self.challenger, self.evidence, self.last_fit = fitted, [], t - 1
+            self.challenger, self.evidence = fitted, []
         candidate = self.challenger
         start = time.process_time()
         pc = lab.proba(candidate, t)
@@ -627,6 +626,22 @@ def _replay(lab: Lab, initial: Fitted,
     return Result(settings, batches, {
         name: PolicyResult(name, steps[name], initial.seconds, initial.rows)
         for name in policies}, distinct_fits=len(lab._fits), fitted_ahead=lab.fitted_ahead)
+
+
+def batches_to_recover(result: PolicyResult, change: int, *, metric: str = "roc_auc",
+                       tolerance: float = 0.05, before: int = 5) -> int | None:
+    """Batches after a known change at batch index ``change`` until the policy's ``metric`` is
+    back within ``tolerance`` of its mean over the ``before`` batches before the change (0: it
+    never left); None when it never comes back."""
+    prior = [s.metrics[metric] for s in result.steps
+             if change - before <= s.batch < change and s.metrics[metric] is not None]
+    if not prior:
+        return None
+    target = float(np.mean(prior)) - tolerance
+    for s in result.steps:
+        if s.batch >= change and s.metrics[metric] is not None and s.metrics[metric] >= target:
+            return s.batch - change
+    return None
 
 
 # --------------------------------------------------------------------------- plain results

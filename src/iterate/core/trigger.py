@@ -39,8 +39,8 @@ class Decision:
 def decide(options: Trigger, *, has_production: bool, number: int, alarm: bool,
            score_psi: float | None, pending: bool, saw_alarm: bool = False) -> Decision:
     """The trigger for batch ``number`` (1-based count of judged batches); ``saw_alarm``: the
-    latest candidate trained on a batch of the alarm's streak already (one alarm candidate per
-    streak: a pending one is judged again, a rejected one is not tried again)."""
+    pending challenger trained on a batch of the alarm's streak already (it is judged again
+    rather than replaced by one more)."""
     if not has_production:
         return Decision(TRAIN, "no production model yet")
     if options.when == "always":
