@@ -223,6 +223,8 @@ class Backtest:
     # worker processes fitting the planned refits ahead; 0: all in this process
     jobs: int = field(default=0, metadata=_within(
         0, 64, why="each worker holds a copy of the data"))
+    # a known change point (batch number): marked in the plot, batches to recover in the table
+    change_at: int | None = field(default=None, metadata=_within(1, 10_000_000))
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class Settings:
     # started with "spawn": a script calling run() with jobs > 0 needs the usual
     # `if __name__ == "__main__":` guard
     jobs: int = 0
+    change: int | None = None  # a known change point (batch index): batches to recover
     trigger: Trigger = Trigger()  # the loop policy's trigger
     monitor: Monitor = Monitor()  # its degradation alarm
 
@@ -686,12 +687,14 @@ def summary(result: Result) -> dict[str, Any]:
             "promotions": pr.promotions, "rejected": pr.count(REJECT),
             "fit_seconds": _round(pr.fit_seconds, 3), "check_seconds": _round(pr.check_seconds, 3),
             "rows_trained": pr.rows_trained,
+            "recover": None if s.change is None else batches_to_recover(pr, s.change),
             "series": series,
         }
     return {
         "settings": {"model": s.model.estimator, "threshold": s.model.threshold,
                      "warmup": s.warmup, "window": s.window if s.window is not None else "all",
-                     "every": s.every, "policies": list(s.policies)},
+                     "every": s.every, "policies": list(s.policies),
+                     "change_at": None if s.change is None else s.change + 1},
         "batches": {"total": len(batches), "scored": len(result.scored),
                     "rows_scored": int(sum(len(b.frame) for b in result.scored)),
                     "first_fit": [b.id for b in batches[:s.warmup]],
