@@ -159,3 +159,34 @@ def test_once_production_is_older_than_max_age_a_non_inferior_candidate_is_promo
     hx, hy = rows(5000, 51)
     verdict = judged(twin, production, hx, hy, age=GATE.max_age + 1)
     assert verdict.verdict == gate.PROMOTE and "gate.max_age" in verdict.reasons[0]
+
+
+def test_the_evaluate_stage_appends_a_holdout_to_the_challengers_evidence_and_the_gate_pools_it(
+        tmp_path):
+    import json
+
+    from iterate.stages import evaluate as evaluate_stage
+    from iterate.stages import gate as gate_stage
+
+    rng = np.random.default_rng(3)
+    challenger, empty = tmp_path / "challenger", tmp_path / "none"
+    challenger.mkdir()
+    empty.mkdir()
+    (challenger / "model.json").write_text(json.dumps({"sha256": "c"}))
+
+    def holdout(n):
+        y = rng.integers(0, 2, n)
+        return y, {"candidate": np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1),
+                   "production": rng.random(n)}
+
+    y1, p1 = holdout(80)
+    evaluate_stage.write_evidence(challenger / "evidence.npz", empty, "b1", y1, p1, "c", "p")
+    y2, p2 = holdout(120)
+    out = tmp_path / "evidence.npz"
+    evaluate_stage.write_evidence(out, challenger, "b2", y2, p2, "c", "p")
+    pooled = gate_stage.pooled(out, GATE)
+    assert pooled.looks == 2 and pooled.rows == 200
+    evaluate_stage.write_evidence(out, challenger, "b2", y2, p2, "c", "another production")
+    assert gate_stage.pooled(out, GATE).looks == 1, "evidence against another production is dropped"
+    evaluate_stage.write_evidence(out, challenger, "b2", y2, p2, "a new candidate", "p")
+    assert gate_stage.pooled(out, GATE).looks == 1, "a new candidate starts its own evidence"
