@@ -208,7 +208,7 @@ def test_the_summary_is_finite_json_even_with_a_one_class_batch():
         assert by_batch[6]["roc_auc"] is None, "ROC AUC of a one-class batch is undefined"
         assert len(info["series"]) == 6
     rows = backtest.frame(result)
-    assert len(rows) == 5 * 6 and set(rows["policy"]) == set(backtest.POLICIES)
+    assert len(rows) == len(backtest.POLICIES) * 6 and set(rows["policy"]) == set(backtest.POLICIES)
 
 
 def test_a_one_class_batch_is_skipped_as_a_holdout_by_every_policy_and_trained_on_later():
@@ -295,7 +295,8 @@ def test_backtest_runs_on_own_data_described_by_a_params_file(tmp_path, monkeypa
         assert len(info["series"]) == 9 and info["mean"]["roc_auc"] > 0.6
     assert summary["policies"]["full-every-k"]["refits"] == 4
     rows = pd.read_csv(tmp_path / "plots/backtest/metrics.csv")
-    assert len(rows) == 5 * 9 and {"batch", "start", "policy", "roc_auc"} <= set(rows.columns)
+    assert len(rows) == len(backtest.POLICIES) * 9
+    assert {"batch", "start", "policy", "roc_auc"} <= set(rows.columns)
     for name in backtest.POLICIES:
         assert len(pd.read_csv(tmp_path / f"plots/backtest/{name}.csv")) == 9
     png = (tmp_path / "plots/backtest/backtest.png").read_bytes()
@@ -443,3 +444,56 @@ def test_progress_is_one_redrawn_line_on_a_terminal_and_silent_elsewhere():
             assert "<00:00" in out.text, "the time left"
         else:
             assert out.text == ""
+
+
+def concept_stream(kind: str, n: int = 40, change: int = 20, seed: int = 0) -> list[backtest.Batch]:
+    """Daily batches of 30 to 300 rows whose concept changes from batch ``change`` on: the
+    effects of x1 and x2 reverse at once (``abrupt``) or over 10 batches (``gradual``); the
+    inputs keep their distribution, so only the labels tell."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        rows = int(rng.integers(30, 301))
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        colour = rng.choice(np.array(["red", "green", "blue"]), rows)
+        w = 0.0 if i < change else 1.0 if kind == "abrupt" else min(1.0, (i - change + 1) / 10)
+        logit = (2.0 - 4.0 * w) * x1 - (1.0 - 2.0 * w) * x2 + (colour == "red") - 0.5
+        y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype("int64")
+        day = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)
+        times = day + pd.to_timedelta(np.sort(rng.integers(0, 86_400, rows)), unit="s")
+        frame = pd.DataFrame({"ts": times, "x1": x1, "x2": x2, "colour": colour, "y": y})
+        out.append(backtest.Batch(i, f"day-{i:02d}", day.strftime("%Y-%m-%d"), frame,
+                                  int(y[0]) if len(set(y)) == 1 else None))
+    return out
+
+
+def loop_against_the_simple_policies(kind: str):
+    batches = concept_stream(kind)
+    shipped = shipped_params()
+    every_batch = run(batches, warmup=4, window=8, every=1, trigger=shipped.trigger,
+                      gate=shipped.gate, policies=("frozen", "full-every-k", "loop"))
+    every_4 = run(batches, warmup=4, window=8, every=4, policies=("full-every-k",))
+    best = max(every_batch.policies["frozen"].mean("roc_auc"),
+               every_batch.policies["full-every-k"].mean("roc_auc"),
+               every_4.policies["full-every-k"].mean("roc_auc"))
+    return every_batch, best
+
+
+@pytest.mark.slow
+def test_after_an_abrupt_change_the_loop_matches_the_best_with_a_third_of_the_fits_in_2_batches():
+    result, best = loop_against_the_simple_policies("abrupt")
+    loop, every_batch = result.policies["loop"], result.policies["full-every-k"]
+    assert loop.mean("roc_auc") >= best - 0.005
+    assert loop.refits <= every_batch.refits / 3
+    assert backtest.batches_to_recover(loop, 20) <= 2
+
+
+@pytest.mark.slow
+def test_under_a_gradual_change_the_loop_beats_frozen_and_full_every_4_with_a_third_of_the_fits():
+    result, _ = loop_against_the_simple_policies("gradual")
+    loop, every_batch = result.policies["loop"], result.policies["full-every-k"]
+    every_4 = run(concept_stream("gradual"), warmup=4, window=8, every=4,
+                  policies=("full-every-k",)).policies["full-every-k"]
+    assert loop.mean("roc_auc") > max(result.policies["frozen"].mean("roc_auc"),
+                                      every_4.mean("roc_auc"))
+    assert loop.refits <= every_batch.refits / 3

@@ -270,7 +270,8 @@ def _assert_partly_landed(result, expected: Partial, source: Path) -> None:
     assert result.out.startswith(f"landed {WEEK2}: {good} rows (2013-01-08T")
     assert result.out.endswith(f", {len(bad_rows)} bad rows -> data/quarantine/{WEEK2}.csv\n")
     if result.dvc_calls is not None:
-        assert result.dvc_calls == [("add", "--quiet", "models/baseline", "data/raw")]
+        assert result.dvc_calls == [("add", "--quiet", "models/baseline", "models/challenger",
+                                     "data/raw")]
 
     after = tree_digest(result.repo, *TREES)
     changed = {p for p in after if after[p] != result.before.get(p)}

@@ -126,7 +126,8 @@ def test_loop_over_a_one_class_batch_of_own_data_skips_it_and_goes_on(template_r
 
     repo = template_repo
     rain_history(weeks=6, dry=(4,)).to_csv(repo.path / "data/source/rain.csv", index=False)
-    repo.set_params(**rain_params("data/source/rain.csv"))
+    # a candidate every batch (trigger.when: always), so the next one trains on the dry week
+    repo.set_params(**rain_params("data/source/rain.csv"), **{"trigger.when": "always"})
     repo.git("add", "-A")
     repo.git("commit", "-qm", "adopt the rain data")
 

@@ -182,10 +182,29 @@ class SliceGuard:
 class Gate:
     rules: dict[str, Rule]
     slices: SliceGuard | None = None
+    # the evidence that accumulates over batches (iterate.core.sequential): its metric (a rule's,
+    # whose margin is the non-inferiority margin), error rate over all looks, the gain that
+    # promotes, the age (batches) after which non-inferior is enough, the looks before giving up
+    metric: str = "roc_auc"
+    alpha: float = field(default=0.05, metadata=_within(0, 1, low_open=True, high_open=True))
+    min_gain: float = field(default=0.005, metadata=_within(0, 1e6))
+    max_age: int = field(default=3, metadata=_within(1, 100_000))
+    max_looks: int = field(default=6, metadata=_within(1, 100_000))
 
 
-POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
-PolicyName = Literal["frozen", "full-every-k", "incremental", "drift-triggered", "gated"]
+@dataclass(frozen=True)
+class Trigger:
+    """When a batch trains a candidate at all (:mod:`iterate.core.trigger`)."""
+
+    when: Literal["auto", "always"] = "auto"
+    every: int = field(default=8, metadata=_within(1, 100_000))  # the schedule, in batches
+    score_psi: float = field(default=0.5, metadata=_within(0, 1e6))  # drift of the score
+    alarm_window: int = field(default=1, metadata=_within(
+        1, 100_000, why="an alarm's candidate trains on this many newest batches"))
+
+
+POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated", "loop")
+PolicyName = Literal["frozen", "full-every-k", "incremental", "drift-triggered", "gated", "loop"]
 
 
 @dataclass(frozen=True)
@@ -204,6 +223,8 @@ class Backtest:
     # worker processes fitting the planned refits ahead; 0: all in this process
     jobs: int = field(default=0, metadata=_within(
         0, 64, why="each worker holds a copy of the data"))
+    # a known change point (batch number): marked in the plot, batches to recover in the table
+    change_at: int | None = field(default=None, metadata=_within(1, 10_000_000))
 
 
 @dataclass(frozen=True)
@@ -277,6 +298,7 @@ class Params:
     serve: Serve = field(default_factory=Serve)
     predict: Predict = field(default_factory=Predict)
     estimate: Estimate = field(default_factory=Estimate)
+    trigger: Trigger = field(default_factory=Trigger)
 
 
 class SectionGuard:
@@ -352,6 +374,9 @@ def _check_combinations(p: Params) -> None:
             raise ParamsError(key, f"unknown metric {metric!r}; one of {', '.join(METRICS)}")
     if not p.gate.rules:
         raise ParamsError("gate.rules", "needs at least one rule, e.g. roc_auc: {margin: 0.01}")
+    if p.gate.metric not in ("roc_auc", "log_loss", "brier") or p.gate.metric not in p.gate.rules:
+        raise ParamsError("gate.metric", f"{p.gate.metric!r} must be roc_auc, log_loss or brier "
+                          "(a metric with an exact variance) and have a rule in gate.rules")
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")

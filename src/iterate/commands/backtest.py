@@ -29,13 +29,13 @@ from iterate.errors import IterateError, reported
 from iterate.params import POLICY_NAMES, Backtest
 
 PARAMS = ("backtest", "replay", "contract", "split", "model", "train", "evaluate", "gate",
-          "drift")
+          "drift", "monitor", "trigger")
 METRICS_FILE = Path("metrics/backtest.json")
 PLOTS_DIR = Path("plots/backtest")
 TABLE_FILE = PLOTS_DIR / "metrics.csv"
 FIGURE_FILE = PLOTS_DIR / "backtest.png"
 COLORS = {"frozen": "#7f7f7f", "full-every-k": "#1f77b4", "incremental": "#2ca02c",
-          "drift-triggered": "#ff7f0e", "gated": "#d62728"}
+          "drift-triggered": "#ff7f0e", "gated": "#d62728", "loop": "#9467bd"}
 
 
 # --------------------------------------------------------------------------- params
@@ -59,7 +59,8 @@ def settings(p: params_module.Params, bt: Backtest):
         contract=p.contract, model=model, gate=p.gate,
         evaluate=p.evaluate, drift=p.drift, policies=tuple(bt.policies), warmup=bt.warmup,
         window=None if window == "all" else window, every=bt.every,
-        reference_rows=p.train.reference_rows, jobs=bt.jobs)
+        reference_rows=p.train.reference_rows, jobs=bt.jobs, trigger=p.trigger,
+        monitor=p.monitor, change=bt.change_at - 1 if bt.change_at else None)
 
 
 # --------------------------------------------------------------------------- the command
@@ -187,7 +188,9 @@ def write(result: Any, summary: dict[str, Any], *, source: Path, batch_days: int
 
 
 def figure(rows: Any, summary: dict[str, Any]) -> Any:
-    """ROC AUC, F1 and log loss per batch, one line per policy (legend: means and refits)."""
+    """ROC AUC, F1 and log loss per batch, one line per policy: a rolling mean over the raw
+    series drawn faint (readable at hundreds of batches), the loop's triggered fits and
+    promotions marked, and a known change point (``backtest.change_at``) as a line."""
     import pandas as pd
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
@@ -195,28 +198,41 @@ def figure(rows: Any, summary: dict[str, Any]) -> Any:
     s = summary["settings"]
     panels = (("roc_auc", "ROC AUC", "ROC AUC\n(higher is better)"),
               ("f1", "F1", f"F1 at threshold {s['threshold']:g}\n(higher is better)"),
-              ("log_loss", "log loss", "log loss, log scale\n(lower is better)"))
+              ("log_loss", "log loss", "log loss\n(lower is better)"))
+    n = int(rows["batch"].nunique())
+    roll = max(1, n // 25)
     fig = Figure(figsize=(14, 10), layout="constrained")
     axes = fig.subplots(len(panels), 1, sharex=True)
     for ax, (metric, short, label) in zip(axes, panels, strict=True):
         for name, info in summary["policies"].items():
             mine = rows[rows["policy"] == name]
+            when = pd.to_datetime(mine["start"])
             frozen = name == "frozen"
-            ax.plot(pd.to_datetime(mine["start"]), mine[metric], color=COLORS.get(name),
-                    marker=".", linewidth=1.8 if frozen else 1.3, linestyle="--" if frozen else "-",
+            color = COLORS.get(name)
+            if roll > 1:
+                ax.plot(when, mine[metric], color=color, linewidth=0.6, alpha=0.25)
+            smooth = mine[metric].rolling(roll, min_periods=1).mean()
+            ax.plot(when, smooth, color=color, marker="." if roll == 1 else None,
+                    linewidth=1.8 if frozen else 1.3, linestyle="--" if frozen else "-",
                     label=f"{name}: {_fmt(info['mean'][metric])}\n  {_changes(name, info)}")
+            if name == "loop" and metric == "roc_auc":
+                promoted = mine["action"] == "promote"
+                ax.scatter(when[promoted], smooth[promoted], marker="^", s=40, color=color,
+                           zorder=3, label="loop: promotion")
+        if s.get("change_at"):
+            first = rows[rows["batch"] == s["change_at"]]["start"]
+            if len(first):
+                ax.axvline(pd.to_datetime(first.iloc[0]), color="black", linestyle=":",
+                           label=f"change at batch {s['change_at']}")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small",
-                  title=f"mean {short}", title_fontsize="small")
+                  title=f"mean {short}" + (f", rolling {roll}" if roll > 1 else ""),
+                  title_fontsize="small")
     losses = rows["log_loss"].dropna()
-    axes[-1].set_yscale("log")
-    if len(losses):
-        ticks = [t for t in (0.2, 0.3, 0.5, 0.7, 1, 2, 3, 5, 10, 20, 50)
-                 if losses.min() / 1.5 <= t <= losses.max() * 1.5]
-        axes[-1].set_yticks(ticks, [f"{t:g}" for t in ticks])
-        axes[-1].minorticks_off()
-    locator = AutoDateLocator()
+    if len(losses):  # a few extreme batches would squash the rest: clip at the 99th percentile
+        axes[-1].set_ylim(max(0.0, losses.min() * 0.9), losses.quantile(0.99) * 1.1)
+    locator = AutoDateLocator(maxticks=10)
     axes[-1].xaxis.set_major_locator(locator)
     axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
     axes[-1].set_xlabel("batch (its first day); each batch is scored by the model a policy had "
@@ -233,6 +249,8 @@ def _changes(name: str, info: dict[str, Any]) -> str:
         return f"{info['partial_fits']} partial fits"
     if name == "gated":
         return f"{info['promotions']} of {info['refits']} candidates promoted"
+    if name == "loop":
+        return f"{info['refits']} fits, {info['promotions']} promoted"
     return f"{info['refits']} refits"
 
 
@@ -243,14 +261,15 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def table_text(summary: dict[str, Any]) -> str:
     """The policies side by side: mean metrics over the scored batches, updates and compute."""
     header = ["policy", "ROC AUC", "F1", "log loss", "refits", "partial fits", "promotions",
-              "fit s", "check s", "rows trained"]
+              "fit s", "check s", "rows trained", "to recover"]
     body = []
     for name, info in summary["policies"].items():
         mean = info["mean"]
         body.append([name, _fmt(mean["roc_auc"]), _fmt(mean["f1"]), _fmt(mean["log_loss"]),
                      str(info["refits"]), str(info["partial_fits"]), str(info["promotions"]),
                      f"{info['fit_seconds']:.1f}", f"{info['check_seconds']:.1f}",
-                     f"{info['rows_trained']:,}"])
+                     f"{info['rows_trained']:,}",
+                     "—" if info.get("recover") is None else str(info["recover"])])
     from iterate.core import tables
 
     b = summary["batches"]

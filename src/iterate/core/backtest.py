@@ -42,14 +42,25 @@ import pandas as pd
 
 from iterate.core import batches as batches_module
 from iterate.core import contract as contract_module
-from iterate.core import drift, estimators, evaluate, gate, policy, replay, training
+from iterate.core import (
+    drift,
+    estimators,
+    evaluate,
+    gate,
+    policy,
+    replay,
+    sequential,
+    training,
+    trigger,
+)
 from iterate.errors import ContractError, IterateError
-from iterate.params import Contract, Drift, Evaluate, Gate, Model
+from iterate.params import Contract, Drift, Evaluate, Gate, Model, Monitor, Trigger
 
-POLICIES: tuple[str, ...] = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated")
+POLICIES: tuple[str, ...] = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated",
+                             "loop")
 METRICS: tuple[str, ...] = ("roc_auc", "f1", "log_loss")
-KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT, SKIP = ("keep", "refit", "partial_fit", "promote",
-                                                  "reject", "skip")
+KEEP, REFIT, PARTIAL_FIT, PROMOTE, REJECT, SKIP, PENDING = (
+    "keep", "refit", "partial_fit", "promote", "reject", "skip", "pending")
 DIGITS = 6
 
 
@@ -82,6 +93,9 @@ class Settings:
     # started with "spawn": a script calling run() with jobs > 0 needs the usual
     # `if __name__ == "__main__":` guard
     jobs: int = 0
+    change: int | None = None  # a known change point (batch index): batches to recover
+    trigger: Trigger = Trigger()  # the loop policy's trigger
+    monitor: Monitor = Monitor()  # its degradation alarm
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,8 @@ class Step:
     fit_seconds: float  # CPU seconds spent fitting after scoring this batch
     rows_trained: int
     check_seconds: float  # CPU of the drift check, or of the candidate's evaluation + gate
-    verdict: str | None = None  # gated only: the gate's verdict
+    verdict: str | None = None  # gated and loop: the gate's verdict
+    trained_candidate: bool = False  # loop: a candidate was fitted on this batch's trigger
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,10 @@ class PolicyResult:
 
     @property
     def refits(self) -> int:
-        """Full fits after the first one (the gated policy's candidates, promoted or not)."""
+        """Full fits after the first one (the gated and loop policies' candidates, promoted or
+        not)."""
+        if self.name == "loop":
+            return sum(s.trained_candidate for s in self.steps)
         return len(self.steps) - self.count(SKIP) if self.name == "gated" else self.count(REFIT)
 
     @property
@@ -323,6 +341,7 @@ class Action:
     rows: int = 0
     check_seconds: float = 0.0
     verdict: str | None = None
+    trained: bool = False
 
 
 class Policy:
@@ -422,8 +441,80 @@ class Gated(Policy):
         return Action(kind, note, candidate.seconds, candidate.rows, seconds, verdict.verdict)
 
 
+class Loop(Policy):
+    """The loop as ``make run`` runs it: the trigger decides whether batch ``t`` trains a
+    candidate (on the window before ``t``, or the alarm window); a candidate or the pending
+    challenger is compared with production on ``t`` and the gate concludes on the evidence
+    pooled over every batch it was judged on (:func:`iterate.core.gate.conclude`)."""
+
+    name = "loop"
+
+    def __init__(self, lab: Lab, initial: Fitted):
+        super().__init__(lab, initial)
+        self.challenger: Fitted | None = None
+        self.evidence: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.promoted_at = lab.s.warmup - 1  # the batch after which production went in
+        self.at_promotion: float | None = None  # production's metric on its judging holdout
+        self.alarm_since: int | None = None  # the first batch of the current alarm streak
+
+    def learn(self, t: int, proba: np.ndarray) -> Action:
+        lab, s = self.lab, self.lab.s
+        one_class = lab.batches[t].one_class
+        if one_class is not None:
+            return Action(SKIP, gate.skip_reason(one_class), verdict=gate.SKIP)
+        start = time.process_time()
+        y = lab.y[t]
+        now = evaluate.describe(y, proba, s.model.threshold, confidence=s.evaluate.confidence,
+                                resamples=s.evaluate.resamples,
+                                seed=s.evaluate.seed)[s.monitor.metric]
+        alarm, _ = policy.degradation(s.monitor.metric, now, self.at_promotion,
+                                      s.monitor.degradation)
+        if self.at_promotion is None:  # the first model was judged on no holdout: its first
+            self.at_promotion = now.value
+        self.alarm_since = (self.alarm_since if self.alarm_since is not None else t) if alarm \
+            else None
+        reference = lab.reference(self.model)[lab.score_column].to_numpy()
+        c = self.challenger
+        decision = trigger.decide(
+            s.trigger, has_production=True, number=t - s.warmup + 1, alarm=alarm,
+            score_psi=drift.psi(reference, proba, s.drift.bins), pending=c is not None,
+            saw_alarm=alarm and c is not None and c.trained[-1] >= self.alarm_since)
+        seconds = time.process_time() - start
+        if decision.action == trigger.KEEP:
+            return Action(KEEP, decision.reason, check_seconds=seconds)
+        fitted = None
+        if decision.action == trigger.TRAIN:
+            size = decision.window or s.window or t
+            fitted = lab.full(tuple(range(max(0, t - size), t)))
+            self.challenger, self.evidence = fitted, []
+        candidate = self.challenger
+        start = time.process_time()
+        pc = lab.proba(candidate, t)
+        values = None
+        if s.evaluate.slice_column and s.gate.slices is not None:
+            values = lab.batches[t].frame[s.evaluate.slice_column].astype(str).to_numpy()
+        metrics, slices = evaluate.candidate_vs_production(y, pc, proba, s.model.threshold,
+                                                           s.evaluate, values)
+        evaluation = {"models": {"candidate": candidate.key, "production": self.model.key},
+                      "metrics": metrics}
+        self.evidence.append((y, pc, proba))
+        pooled = sequential.pool(self.evidence, s.gate.metric, s.gate.alpha)
+        verdict = gate.conclude(gate.decide(evaluation, slices, s.gate), pooled, s.gate,
+                                age=t - self.promoted_at)
+        seconds += time.process_time() - start
+        kind = {gate.PROMOTE: PROMOTE, gate.PENDING: PENDING}.get(verdict.verdict, REJECT)
+        if verdict.verdict != gate.PENDING:
+            self.challenger, self.evidence = None, []
+        if verdict.promotable:
+            self.model, self.promoted_at = candidate, t
+            self.at_promotion = metrics[s.monitor.metric]["candidate"]
+        note = f"{decision.reason}; {'; '.join(verdict.reasons)}"
+        return Action(kind, note, fitted.seconds if fitted else 0.0, fitted.rows if fitted else 0,
+                      seconds, verdict.verdict, trained=fitted is not None)
+
+
 KINDS: dict[str, type[Policy]] = {p.name: p for p in (Frozen, FullEveryK, Incremental,
-                                                       DriftTriggered, Gated)}
+                                                       DriftTriggered, Gated, Loop)}
 
 
 # --------------------------------------------------------------------------- the replay
@@ -529,12 +620,29 @@ def _replay(lab: Lab, initial: Fitted,
                 batch=t, metrics={m: scores[m] for m in METRICS}, model=model.key,
                 trained=model.trained, action=action.kind, note=action.note,
                 fit_seconds=action.fit_seconds, rows_trained=action.rows,
-                check_seconds=action.check_seconds, verdict=action.verdict))
+                check_seconds=action.check_seconds, verdict=action.verdict,
+                trained_candidate=action.trained))
         if progress is not None:
             progress(t - settings.warmup + 1, total, batches[t])
     return Result(settings, batches, {
         name: PolicyResult(name, steps[name], initial.seconds, initial.rows)
         for name in policies}, distinct_fits=len(lab._fits), fitted_ahead=lab.fitted_ahead)
+
+
+def batches_to_recover(result: PolicyResult, change: int, *, metric: str = "roc_auc",
+                       tolerance: float = 0.05, before: int = 5) -> int | None:
+    """Batches after a known change at batch index ``change`` until the policy's ``metric`` is
+    back within ``tolerance`` of its mean over the ``before`` batches before the change (0: it
+    never left); None when it never comes back."""
+    prior = [s.metrics[metric] for s in result.steps
+             if change - before <= s.batch < change and s.metrics[metric] is not None]
+    if not prior:
+        return None
+    target = float(np.mean(prior)) - tolerance
+    for s in result.steps:
+        if s.batch >= change and s.metrics[metric] is not None and s.metrics[metric] >= target:
+            return s.batch - change
+    return None
 
 
 # --------------------------------------------------------------------------- plain results
@@ -579,12 +687,14 @@ def summary(result: Result) -> dict[str, Any]:
             "promotions": pr.promotions, "rejected": pr.count(REJECT),
             "fit_seconds": _round(pr.fit_seconds, 3), "check_seconds": _round(pr.check_seconds, 3),
             "rows_trained": pr.rows_trained,
+            "recover": None if s.change is None else batches_to_recover(pr, s.change),
             "series": series,
         }
     return {
         "settings": {"model": s.model.estimator, "threshold": s.model.threshold,
                      "warmup": s.warmup, "window": s.window if s.window is not None else "all",
-                     "every": s.every, "policies": list(s.policies)},
+                     "every": s.every, "policies": list(s.policies),
+                     "change_at": None if s.change is None else s.change + 1},
         "batches": {"total": len(batches), "scored": len(result.scored),
                     "rows_scored": int(sum(len(b.frame) for b in result.scored)),
                     "first_fit": [b.id for b in batches[:s.warmup]],

@@ -529,3 +529,30 @@ def candidate_vs_production(y_true: Any, candidate: Any, production: Any, thresh
         min_rows=options.min_slice_rows, **ci))
     return metrics, {"column": options.slice_column, "min_rows": options.min_slice_rows,
                      "values": values}
+
+
+def paired_improvement(y_true: Any, proba_candidate: Any, proba_production: Any,
+                       metric: str) -> tuple[float, float, int] | None:
+    """The candidate's improvement over production on one holdout, with its variance.
+
+    ``(improvement, variance, rows)``: for roc_auc the DeLong paired delta and its variance
+    (as :func:`compare`), for log_loss and brier minus the mean paired loss difference (a lower
+    loss is an improvement) and the variance of that mean. None when it cannot be estimated
+    (one class for roc_auc, fewer than 2 rows).
+    """
+    y = _labels(y_true)
+    pc = _proba(proba_candidate, y.size, "proba_candidate")
+    pp = _proba(proba_production, y.size, "proba_production")
+    if metric == "roc_auc":
+        m = int(y.sum())
+        if m < 2 or y.size - m < 2:
+            return None
+        d = _structural(y, pc) - _structural(y, pp)
+        return float(d[y].mean()), _var_of_mean(d[y]) + _var_of_mean(d[~y]), int(y.size)
+    if metric not in LOSS_METRICS:
+        raise ValueError(f"paired_improvement: {metric!r} has no analytic variance; use roc_auc, "
+                         "log_loss or brier")
+    if y.size < 2:
+        return None
+    d = _row_losses(y, pp)[metric] - _row_losses(y, pc)[metric]
+    return float(d.mean()), _var_of_mean(d), int(y.size)

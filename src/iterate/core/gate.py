@@ -19,6 +19,7 @@ from iterate.params import Gate
 
 PROMOTE, REJECT, NO_BASELINE, IS_PRODUCTION, SKIP = ("promote", "reject", "no_baseline",
                                                     "is_production", "skip")
+PENDING = "pending"  # one holdout cannot decide: the candidate stays as the challenger
 PROMOTABLE = (PROMOTE, NO_BASELINE)
 
 
@@ -41,10 +42,12 @@ class Verdict:
     reasons: list[str]
     rules: list[RuleResult] = field(default_factory=list)
 
+    evidence: dict[str, Any] | None = None  # the pooled evidence (iterate.core.sequential)
+
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "promotable": self.promotable,
                 "passed": int(self.promotable), "reasons": self.reasons,
-                "rules": [asdict(r) for r in self.rules]}
+                "rules": [asdict(r) for r in self.rules], "evidence": self.evidence}
 
 
 def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
@@ -122,3 +125,57 @@ def _judge(rule: str, metric: str, scope: str, stats: dict[str, Any],
                   f"worst case {verb} the required {threshold:+.4f}")
     return RuleResult(rule, metric, scope, round(improvement, 6), [round(low, 6), round(high, 6)],
                       threshold, passed, reason)
+
+
+def conclude(verdict: Verdict, evidence: Any, gate: Gate, age: int | None) -> Verdict:
+    """The decision over batches: :func:`decide`'s verdict on this holdout, then the evidence
+    pooled over every batch the challenger was judged on (a :class:`iterate.core.sequential
+    .Pooled` of ``gate.metric``, its interval at the level spent on this look).
+
+    - at once: a breaking change, or a rule or slice the candidate *clearly* fails (even the
+      optimistic end of its CI is beyond the margin) rejects;
+    - promote when the evidence shows a gain of at least ``gate.min_gain`` (the CI's low end),
+      or, once production is older than ``gate.max_age`` batches (``age``), when it shows the
+      candidate non-inferior (low end >= -margin of ``gate.metric``'s rule);
+    - reject when it shows the gain below ``min_gain`` (the high end) while production is not
+      that old, when it shows the candidate worse than the margin, or after ``gate.max_looks``
+      batches without a decision;
+    - otherwise pending: the candidate stays as the challenger and is judged again on the next
+      batch.
+    """
+    if verdict.verdict not in (PROMOTE, REJECT):
+        return verdict
+    clear = [r.reason for r in verdict.rules if r.rule == "non_inferiority"
+             and r.improvement_ci is not None and r.improvement_ci[1] < r.threshold - 1e-12]
+    clear += [reason for reason in verdict.reasons if reason.startswith("breaking change")]
+    if clear:
+        return Verdict(REJECT, False, ["clearly worse: " + clear[0], *clear[1:]], verdict.rules,
+                       evidence.to_dict())
+    margin = gate.rules[gate.metric].margin
+    aged = age is not None and age > gate.max_age
+    e, shown = evidence, evidence.to_dict()
+    if e.low is None:
+        if e.looks >= gate.max_looks:  # pragma: no cover - one-class batches are skipped before
+            return Verdict(REJECT, False, ["no evidence after gate.max_looks batches"],
+                           verdict.rules, shown)
+        return Verdict(PENDING, False, [f"{e.metric}: cannot be estimated yet; the candidate "
+                                        "waits as the challenger"], verdict.rules, shown)
+    where = (f"{e.metric} improvement {e.improvement:+.4f} over {e.looks} batch(es), "
+             f"{e.rows} rows, CI [{e.low:+.4f}, {e.high:+.4f}] at {e.confidence:.4f}")
+    if e.low >= gate.min_gain - 1e-12:
+        return Verdict(PROMOTE, True, [f"{where}: shows a gain of at least gate.min_gain "
+                                       f"{gate.min_gain}"], verdict.rules, shown)
+    if aged and e.low >= -margin - 1e-12:
+        return Verdict(PROMOTE, True, [f"{where}: non-inferior (margin {margin}) and production is "
+                                       f"{age} batches old (> gate.max_age {gate.max_age})"],
+                       verdict.rules, shown)
+    if e.high < -margin or (not aged and e.high < gate.min_gain):
+        return Verdict(REJECT, False, [f"{where}: the gain is shown below gate.min_gain "
+                                       f"{gate.min_gain}; production stays"], verdict.rules, shown)
+    if e.looks >= gate.max_looks:
+        return Verdict(REJECT, False, [f"{where}: undecided after gate.max_looks "
+                                       f"({gate.max_looks}) batches; production stays"],
+                       verdict.rules, shown)
+    return Verdict(PENDING, False, [f"{where}: undecided; the candidate stays as the challenger "
+                                    f"(it detects a gain of {gate.min_gain + e.detectable:+.4f} "
+                                    "with 80% power)"], verdict.rules, shown)

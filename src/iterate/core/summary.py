@@ -22,9 +22,11 @@ def iteration_row(batch: BatchInfo, number: int, evaluation: dict[str, Any],
 
 def why(verdict: dict[str, Any]) -> list[str]:
     """What decided a reject: each failed rule with its numbers, and the breaking changes; why
-    a holdout was skipped; empty for the other verdicts."""
-    if verdict["verdict"] == "skip":
-        return verdict["reasons"][:1]
+    a holdout was skipped; the pooled evidence's conclusion (reject, pending); empty for the
+    other verdicts."""
+    if verdict["verdict"] in ("skip", "pending") or (verdict["verdict"] == "reject" and
+                                                     verdict.get("evidence") is not None):
+        return verdict["reasons"][:1]  # the pooled evidence's conclusion, or why it waits
     if verdict["verdict"] != "reject":
         return []
     failed = [_failed_rule(r) for r in verdict.get("rules", []) if not r["passed"]]

@@ -309,8 +309,11 @@ def pin_baseline() -> str:
 def record_landing() -> str:
     """After batches landed: pin the baseline and record it and ``data/raw`` in DVC (the
     baseline first, so a kill before ``data/raw.dvc`` is written gets both redone)."""
+    from iterate.repo import challenger
+
     pinned = pin_baseline()
-    vcs.dvc("add", "--quiet", str(BASELINE), str(RAW))
+    challenger.pin()
+    vcs.dvc("add", "--quiet", str(BASELINE), str(challenger.CHALLENGER), str(RAW))
     return pinned
 
 

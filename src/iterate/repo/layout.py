@@ -11,6 +11,9 @@ RAW = Path("data/raw")
 RAW_DVC = Path("data/raw.dvc")
 QUARANTINE = Path("data/quarantine")
 CANDIDATE = Path("models/candidate")
+# The pending challenger with its pooled evidence, pinned at each landing (repo/challenger.py).
+CHALLENGER = Path("models/challenger")
+CHALLENGER_DVC = Path("models/challenger.dvc")
 # The production model as the iteration began, pinned at each landing: what the stages read.
 BASELINE = Path("models/baseline")
 BASELINE_DVC = Path("models/baseline.dvc")
@@ -23,6 +26,7 @@ PREDICTIONS = Path("data/predictions")
 LABELS = PREDICTIONS / "labels"  # which predictions' labels landed in which batch (iterate label)
 HOLDOUT = Path("data/prepared/holdout.parquet")  # prepare's newest batch (what evaluate judges on)
 SCORES = Path("data/scores")  # each model's scores of the holdout (train, drift -> evaluate)
+EVIDENCE = SCORES / "evidence.npz"  # the evaluate stage's pooled paired evidence
 EVALUATION = Path("metrics/evaluation.json")
 SLICES = Path("metrics/slices.json")
 GATE = Path("metrics/gate.json")

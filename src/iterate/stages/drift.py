@@ -14,7 +14,7 @@ from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
-PARAMS = ("drift", "monitor")
+PARAMS = ("drift", "monitor", "trigger")
 
 
 def main(argv: list[str]) -> None:
@@ -28,6 +28,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
     parser.add_argument("scores", type=Path, help="output: the baseline's score of each row")
+    parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
@@ -41,7 +42,9 @@ def main(argv: list[str]) -> None:
         write_json(args.drift, {"batch": batch_id, "columns": {}, "dataset_drift": None})
         write_json(args.monitor, {"batch": batch_id, "recommendation": "full",
                                   "reasons": ["no production model yet: train from scratch"]})
-        write_json(args.advice, {"batch": batch_id, "recommendation": "full"})
+        write_json(args.advice, {"batch": batch_id, "recommendation": "full", "age": None,
+                                 "trigger": {"action": "train", "window": None,
+                                             "reason": "no production model yet"}})
         write_metrics(args.numbers, {})
         scores.write(args.scores, None)
         start_history(args.plots)
@@ -73,7 +76,9 @@ def main(argv: list[str]) -> None:
                    "degraded": alarm,
                    "version": release["version"] if release else None}
     write_json(args.monitor, {"batch": batch_id, "performance": performance, **advice})
-    write_json(args.advice, {"batch": batch_id, "recommendation": advice["recommendation"]})
+    decision, age = triggered(args, p, batch_id, result, alarm, release)
+    write_json(args.advice, {"batch": batch_id, "recommendation": advice["recommendation"],
+                             "age": age, "trigger": decision.to_dict()})
     write_metrics(args.numbers, {
         "performance": {**evaluate.to_dict(now), "at_promotion": at_promotion,
                         "degraded": int(alarm)},
@@ -84,7 +89,37 @@ def main(argv: list[str]) -> None:
     value = "n/a (one class only)" if now.value is None else f"{now.value:.4f}"
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {value}; recommendation: "
-          f"{advice['recommendation']}")
+          f"{advice['recommendation']}; trigger: {decision.action} ({decision.reason})")
+
+
+def triggered(args: argparse.Namespace, p, batch_id: str, result: dict, alarm: bool,
+              release: dict | None):
+    """The trigger's decision on this batch and production's age (batches judged since it was
+    promoted, this one included), from the performance history before this batch."""
+    import pandas as pd
+
+    from iterate.core import trigger
+    from iterate.repo import bundles
+
+    path = args.plots / "performance.csv"
+    history = pd.read_csv(path, dtype={"batch": str, "version": str}) if path.is_file() \
+        else pd.DataFrame(columns=["batch", "degraded", "version"])
+    history = history[history["batch"] != batch_id]  # a rerun: this batch's row is not history
+    version = release["version"] if release else None
+    age = int((history["version"] == version).sum()) + 1 if version else len(history) + 1
+    streak = [batch_id] if alarm else []
+    for batch, degraded in zip(history["batch"][::-1], history["degraded"][::-1], strict=True):
+        if not alarm or str(degraded).lower() not in ("true", "1"):
+            break
+        streak.append(batch)
+    pending = bundles.read_meta(args.challenger) if bundles.exists(args.challenger) else None
+    saw = bool(alarm and pending and pending["trained_batches"] and
+               pending["trained_batches"][-1] >= streak[-1])
+    score = result["columns"].get("score", {}).get("effect_size")
+    decision = trigger.decide(p.trigger, has_production=True, number=len(history) + 1,
+                              alarm=alarm, score_psi=score, pending=pending is not None,
+                              saw_alarm=saw)
+    return decision, age
 
 
 HISTORY_HEADERS = {  # the columns write_history writes, in its order

@@ -31,6 +31,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
     parser.add_argument("plots", type=Path, help="output: folder of plot data")
+    parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
+    parser.add_argument("evidence", type=Path, help="output: the paired evidence, this holdout's "
+                        "rows after the challenger's earlier ones (the gate pools it)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS).evaluate
     import numpy as np
@@ -67,6 +70,8 @@ def main(argv: list[str]) -> None:
     write_json(args.slices, slices)
     write_metrics(args.numbers, numbers(shape, metrics, slices["values"]))
     write_plots(args.plots, y, probas, threshold)
+    write_evidence(args.evidence, args.challenger, holdout_batch, y, probas,
+                   candidate["sha256"], production["sha256"] if production else None)
     auc = metrics["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc['candidate'])}, production {_fmt(auc['production'])}")
@@ -79,6 +84,40 @@ def numbers(holdout: dict, overall: dict, slices: dict) -> dict:
             "metrics": {m: {k: s[k] for k in COMPARED} for m, s in overall.items()},
             "slices": {value: {m: {"delta": s["delta"]} for m, s in metrics.items()}
                        for value, metrics in slices.items() if metrics}}
+
+
+def write_evidence(path: Path, challenger: Path, batch: str, y, probas: dict, candidate: str,
+                   production: str | None) -> None:
+    """The paired evidence the gate pools (``.npz``: numpy alone writes it, where pyarrow would
+    import pandas): the pending challenger's earlier rows when the candidate is that challenger
+    and production is still the one it was judged against, then this holdout's rows (none
+    without production)."""
+    import numpy as np
+
+    parts = {"batch": [], "label": [], "challenger": [], "production": []}
+    earlier, meta = challenger / "evidence.npz", challenger / "model.json"
+    if production and earlier.is_file() and meta.is_file() and \
+            json.loads(meta.read_text(encoding="utf-8"))["sha256"] == candidate:
+        with np.load(earlier, allow_pickle=False) as old:
+            if str(old["production_sha256"]) == production:
+                for name in parts:
+                    parts[name].append(old[name])
+    if production:
+        for name, values in (("batch", np.full(len(y), batch)), ("label", y.astype("int8")),
+                             ("challenger", probas["candidate"]),
+                             ("production", probas["production"])):
+            parts[name].append(np.asarray(values))
+    arrays = {name: np.concatenate(v) if v else np.array([], dtype=str if name == "batch"
+                                                          else float)
+              for name, v in parts.items()}
+    atomic.write_with(path, lambda tmp: _savez(tmp, arrays, production or ""))
+
+
+def _savez(path: str, arrays: dict, production: str) -> None:
+    import numpy as np
+
+    with open(path, "wb") as file:  # a file object: savez would add .npz to a name
+        np.savez(file, production_sha256=np.array(production), **arrays)
 
 
 def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:

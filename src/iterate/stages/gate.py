@@ -24,6 +24,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("out", type=Path, help="output: the verdict JSON")
     parser.add_argument("numbers", type=Path, help="output: its counts (DVC metrics)")
+    parser.add_argument("evidence", type=Path, help="evaluate's paired evidence (.npz)")
+    parser.add_argument("advice", type=Path, help="the drift stage's advice.json (its age)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     from iterate.core import compat, gate
@@ -37,6 +39,9 @@ def main(argv: list[str]) -> None:
         changes = compat.compare(json.loads(baseline.read_text(encoding="utf-8")),
                                  json.loads(args.candidate.read_text(encoding="utf-8")))
     verdict = gate.decide(evaluation, slices, p.gate, changes)
+    if evaluation["models"]["production"] is not None:
+        age = json.loads(args.advice.read_text(encoding="utf-8")).get("age")
+        verdict = gate.conclude(verdict, pooled(args.evidence, p.gate), p.gate, age)
     judged_against = {
         "version": json.loads(release.read_text(encoding="utf-8"))["version"]
         if release.is_file() else None,
@@ -48,6 +53,20 @@ def main(argv: list[str]) -> None:
                                  "failed": sum(not r.passed for r in verdict.rules),
                                  "breaking": len(compat.breaking(changes))})
     print(f"gate: {verdict.verdict}: {'; '.join(verdict.reasons)}")
+
+
+def pooled(path: Path, options):
+    """The evidence pooled over its batches (:func:`iterate.core.sequential.pool`)."""
+    import numpy as np
+
+    from iterate.core import sequential
+
+    with np.load(path, allow_pickle=False) as evidence:
+        batch, y, c, p = (evidence[name] for name in ("batch", "label", "challenger",
+                                                      "production"))
+    looks = [(y[batch == b], c[batch == b], p[batch == b])
+             for b in dict.fromkeys(batch.tolist())]
+    return sequential.pool(looks, options.metric, options.alpha)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("out", type=Path, help="folder for the candidate bundle")
     parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet, to score")
     parser.add_argument("scores", type=Path, help="output: the candidate's score of each row")
+    parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
@@ -35,7 +36,14 @@ def main(argv: list[str]) -> None:
     from iterate.repo import bundles, scores, streaming
 
     training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
-    advice = json.loads(args.recommendation.read_text(encoding="utf-8"))["recommendation"]
+    advised = json.loads(args.recommendation.read_text(encoding="utf-8"))
+    advice, decision = advised["recommendation"], advised.get("trigger") or {"action": "train"}
+    if decision["action"] != "train" and bundles.exists(args.baseline):
+        kept = args.challenger if decision["action"] == "challenger" else args.baseline
+        judge_again(kept, args.out, args.holdout, args.scores)
+        print(f"train: no new candidate ({decision['reason']}); judging "
+              f"{'the pending challenger' if kept == args.challenger else 'production'}")
+        return
     mode = training.resolve_mode(p.train.mode, advice)
     production = None
     if mode != "full" and bundles.exists(args.baseline):
@@ -43,14 +51,47 @@ def main(argv: list[str]) -> None:
     note = training.full_refit_note(mode, production.meta if production else None,
                                     streaming.count_rows(args.train))
     if note is not None:
-        candidate = streaming.fit_file(args.train, note, p.model, p.contract,
-                                      p.train.reference_rows)
+        rows = newest(args.train, decision.get("window"), args.out.parent / ".train.window.tmp")
+        candidate = streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows)
+        if rows != args.train:
+            rows.unlink()
     else:
         candidate = continue_production(args.train, p, production)
     bundles.save(candidate, args.out)
     scores.write(args.scores, candidate.predict_proba(pd.read_parquet(args.holdout)))
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
+
+
+def judge_again(kept: Path, out: Path, holdout: Path, scores_path: Path) -> None:
+    """The candidate is a model already there (the pending challenger, or production when
+    nothing calls for a candidate): its bundle's files, copied as they are, and its scores."""
+    import shutil
+
+    import pandas as pd
+
+    from iterate.repo import bundles, scores
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in (bundles.MODEL_FILE, bundles.META_FILE, bundles.REFERENCE_FILE):
+        if (kept / name).is_file():
+            shutil.copyfile(kept / name, out / name)
+    scores.write(scores_path, bundles.load(out).predict_proba(pd.read_parquet(holdout)))
+
+
+def newest(path: Path, window: int | None, tmp: Path) -> Path:
+    """The training rows of the newest ``window`` batches only (a degradation alarm's
+    candidate), in ``tmp``; all of them (``path``) without a window."""
+    if not window:
+        return path
+    import pandas as pd
+
+    rows = pd.read_parquet(path)
+    keep = sorted(rows["batch_id"].unique())[-window:]
+    rows[rows["batch_id"].isin(keep)].to_parquet(tmp, index=False)
+    return tmp
 
 
 def continue_production(path: Path, p: params.Params, production: Bundle) -> Bundle:
