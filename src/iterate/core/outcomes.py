@@ -81,7 +81,7 @@ def join(labels: pd.DataFrame, log: pd.DataFrame, contract: Contract, labelled: 
         stale[np.flatnonzero(reasons.ok)[old]] = True
         reasons.flag(stale, f"{contract.time_column}: not after the newest landed batch (it "
                      f"ends {after}); the loop learns batches in time order, so an outcome "
-                     "that late cannot land")
+                     "from before it cannot land")
         rows = rows[~old]
     ok = reasons.ok
     bad = labels.loc[~ok].copy()
