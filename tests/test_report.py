@@ -354,7 +354,7 @@ def test_plots_are_drawn_beside_the_report_from_the_plot_data_and_stale_ones_rem
     drawn = bare_repo / "report/figures/evaluation.png"
     assert drawn.read_bytes()[:8] == PNG_SIGNATURE
     assert not stale.exists(), "a figure whose data is gone is not left behind"
-    assert [e.get("path") for e in entries] == ["figures/evaluation.png", None, None]
+    assert [e.get("path") for e in entries] == ["figures/evaluation.png", None, None, None]
     assert entries[1]["missing"] == "plots/monitor/performance.csv not found: run `dvc repro`"
 
 

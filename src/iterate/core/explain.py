@@ -82,8 +82,8 @@ def gap_rules(gaps: dict[str, Any] | None, metrics: list[str],
     return out
 
 
-KEPT = ("candidate", "candidate_low", "candidate_high", "production", "delta", "delta_low",
-        "delta_high", "reading")
+KEPT = ("candidate", "candidate_low", "candidate_high", "production", "production_low",
+        "production_high", "delta", "delta_low", "delta_high", "reading")
 
 
 def summary(evaluation: dict[str, Any]) -> dict[str, Any] | None:
@@ -129,3 +129,112 @@ def lines(summary_: dict[str, Any] | None) -> list[str]:
     if gaps and gaps["widened"]:
         out.append(f"gaps widened: {', '.join(gaps['widened'])}")
     return out
+
+
+# ---------------------------------------------------------------- markdown (card, report)
+
+METRIC_WORDS = {"roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier score"}
+
+
+def importance_table(summary_: dict[str, Any] | None, first: str = "candidate",
+                     second: str = "production") -> list[str]:
+    """Each feature's importance for both models (``first``, ``second``: the column titles),
+    the paired Δ with its CI and its reading, most important first; empty without importance."""
+    importance = (summary_ or {}).get("importance")
+    if not importance or not importance.get("features"):
+        return []
+    features = importance["features"]
+    order = sorted(features, key=lambda f: -(features[f].get("candidate") or 0))
+    rows = [f"| feature | {first} | {second} | Δ | 95% CI of Δ | reading |",
+            "|---|--:|--:|--:|--:|---|"]
+    for f in order:
+        s = features[f]
+        rows.append(f"| {_cell(f)} | {_with_ci(s, 'candidate')} | {_with_ci(s, 'production')} | "
+                    f"{_signed(s.get('delta'))} | {_ci(s.get('delta_low'), s.get('delta_high'))}"
+                    f" | {_reading(s.get('reading'))} |")
+    return rows
+
+
+def gaps_table(summary_: dict[str, Any] | None, first: str = "candidate",
+               second: str = "production") -> list[str]:
+    """The largest gap between groups of each metric and column, for both models, with how
+    much the candidate widens it (its CI and reading); empty without gaps."""
+    columns = ((summary_ or {}).get("gaps") or {}).get("columns") or {}
+    rows = [f"| column | metric | {first} | {second} | widens by | 95% CI | reading | "
+            "highest vs lowest group |", "|---|---|--:|--:|--:|--:|---|---|"]
+    for column, metrics in columns.items():
+        for metric, s in metrics.items():
+            if s is None:
+                rows.append(f"| {_cell(column)} | {_name(metric)} | — | — | — | — | fewer than "
+                            "two groups with enough rows | |")
+                continue
+            widest = (s.get("widest") or {}).get("candidate") or []
+            rows.append(f"| {_cell(column)} | {_name(metric)} | {_fixed(s.get('candidate'))} | "
+                        f"{_fixed(s.get('production'))} | {_signed(s.get('delta'))} | "
+                        f"{_ci(s.get('delta_low'), s.get('delta_high'))} | "
+                        f"{_reading(s.get('reading'))} | {_cell(' vs '.join(widest))} |")
+    return rows if len(rows) > 2 else []
+
+
+def changelog_lines(summary_: dict[str, Any] | None) -> list[str]:
+    """The changelog entry's bullets: what the version relies on most, what moved, which gaps
+    widened."""
+    if not summary_:
+        return []
+    out = []
+    importance = summary_.get("importance")
+    if importance and importance.get("features"):
+        features = importance["features"]
+        top = sorted((f for f in features if features[f].get("candidate") is not None),
+                     key=lambda f: -features[f]["candidate"])[:3]
+        out.append(f"- **Relies most on** ({_name(importance['metric'])} lost when shuffled): "
+                   + ", ".join(f"{f} {features[f]['candidate']:.4f}" for f in top))
+        moved = importance.get("moved") or []
+        if moved:
+            out.append("- **Importance moved:** " + "; ".join(
+                f"{f} {features[f]['reading']} ({features[f]['delta']:+.4f}, 95% CI "
+                f"{_ci(features[f]['delta_low'], features[f]['delta_high'])})" for f in moved))
+        elif any(s.get("reading") for s in features.values()):
+            unclear = sum(s.get("reading") == UNCLEAR for s in features.values())
+            out.append("- **Importance moved:** no feature beyond its CI"
+                       + (f" ({UNCLEAR} for {unclear} of {len(features)})" if unclear else ""))
+    gaps = summary_.get("gaps")
+    if gaps and gaps.get("columns"):
+        out.append("- **Gaps between groups widened:** "
+                   + (", ".join(gaps["widened"]) if gaps.get("widened") else "none beyond its CI"))
+    return out
+
+
+def _with_ci(s: dict[str, Any], side: str) -> str:
+    value = s.get(side)
+    if value is None:
+        return "—"
+    low, high = s.get(f"{side}_low"), s.get(f"{side}_high")
+    return f"{value:.4f}" + (f" [{low:.4f}, {high:.4f}]" if low is not None and high is not None
+                             else "")
+
+
+def _reading(reading: str | None) -> str:
+    if reading in ("more important", "less important", "widened"):
+        return f"**{reading}**"
+    return reading or ""
+
+
+def _name(metric: str) -> str:
+    return METRIC_WORDS.get(metric, metric.replace("_", " "))
+
+
+def _fixed(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4f}"
+
+
+def _signed(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.4f}"
+
+
+def _ci(low: float | None, high: float | None) -> str:
+    return "—" if low is None or high is None else f"[{low:+.4f}, {high:+.4f}]"
+
+
+def _cell(x: Any) -> str:
+    return str(x).replace("<", "&lt;").replace("|", "\\|").replace("\n", " ")

@@ -34,6 +34,10 @@ if TYPE_CHECKING:  # annotations only
     from iterate.params import Explain
 
 
+CHUNK_ROWS = 250_000  # rows per predict call: one call for the defaults (each call has a cost
+# per tree of a boosted model, whatever its rows), a bounded frame for big samples
+
+
 def sample_rows(holdout_rows: int, options: Explain) -> np.ndarray:
     """The holdout rows both models are scored on (sorted): all of them when there are no more
     than ``options.rows``, else a sample drawn from the seed and the holdout's size."""
@@ -73,15 +77,20 @@ def shuffled_scores(predict: Callable[[Any], np.ndarray], frame: Any, features: 
     """
     rows = sample_rows(len(frame), options)
     n, repeats = len(rows), options.repeats
-    block = frame.iloc[np.tile(rows, repeats)].reset_index(drop=True)  # the sample, repeated
+    per_feature = max(1, CHUNK_ROWS // (n * repeats))
     scores = {}
-    for feature in features:
-        kept = block[feature]
-        order = np.concatenate([r * n + permutation(feature, r, n, options.seed)
-                                for r in range(repeats)])
-        block[feature] = kept.iloc[order].reset_index(drop=True)
-        scores[feature] = np.asarray(predict(block), dtype="float64").reshape(repeats, n)
-        block[feature] = kept
+    for first in range(0, len(features), per_feature):
+        chunk = features[first:first + per_feature]
+        sample = np.tile(rows, repeats * len(chunk))  # the sample, once per repeat and feature
+        block = frame.iloc[sample].reset_index(drop=True)
+        for k, feature in enumerate(chunk):
+            order = sample.copy()
+            for r in range(repeats):
+                start = (k * repeats + r) * n
+                order[start:start + n] = rows[permutation(feature, r, n, options.seed)]
+            block[feature] = frame[feature].iloc[order].reset_index(drop=True)
+        proba = np.asarray(predict(block), dtype="float64").reshape(len(chunk), repeats, n)
+        scores.update(zip(chunk, proba, strict=True))
     return rows, scores
 
 
