@@ -229,3 +229,75 @@ def test_the_gap_without_production_has_the_candidates_side_only():
     assert gap["candidate"] == pytest.approx(0.1) and gap["candidate_low"] < 0.1
     assert gap["production"] is None and gap["delta"] is None
     assert gap["widest"] == {"candidate": ["B", "A"]}
+
+
+def summary_of(moved: bool) -> dict:
+    """A gate.json ``explain`` summary: two features and one gap, as the gate writes it."""
+    carrier = {"candidate": 0.001, "candidate_low": -0.004, "candidate_high": 0.006,
+               "production": 0.05, "production_low": 0.035, "production_high": 0.065,
+               "delta": -0.049, "delta_low": -0.065, "delta_high": -0.033,
+               "reading": "less important"}
+    if not moved:
+        carrier = {**carrier, "delta_low": -0.1, "delta_high": 0.002, "reading": explain.UNCLEAR}
+    dest = {"candidate": 0.02, "candidate_low": 0.01, "candidate_high": 0.03, "production": 0.02,
+            "production_low": 0.01, "production_high": 0.03, "delta": 0.0, "delta_low": 0.0,
+            "delta_high": 0.0, "reading": explain.UNCHANGED}
+    gap = {"candidate": 0.2, "production": 0.05, "delta": 0.15, "delta_low": 0.1,
+           "delta_high": 0.2, "reading": "widened", "widest": {"candidate": ["LGA", "EWR"]}}
+    if not moved:
+        gap = {**gap, "delta_low": -0.1, "reading": explain.UNCLEAR}
+    return {"importance": {"metric": "roc_auc", "rows": 2000,
+                           "moved": ["carrier"] if moved else [],
+                           "features": {"carrier": carrier, "dest": dest}},
+            "gaps": {"widened": ["roc_auc by origin"] if moved else [],
+                     "columns": {GROUP: {"roc_auc": gap}}}}
+
+
+def test_the_changelog_entry_names_what_moved_and_which_gaps_widened():
+    lines = "\n".join(explain.changelog_lines(summary_of(moved=True)))
+    assert "**Relies most on** (ROC AUC lost when shuffled): dest 0.0200, carrier 0.0010" in lines
+    assert "**Importance moved:** carrier less important (-0.0490, 95% CI [-0.0650, -0.0330])" \
+        in lines
+    assert "**Gaps between groups widened:** roc_auc by origin" in lines
+
+
+def test_the_changelog_entry_names_nothing_when_no_ci_excludes_zero():
+    lines = "\n".join(explain.changelog_lines(summary_of(moved=False)))
+    assert "no feature beyond its CI (not enough rows to tell for 1 of 2)" in lines
+    assert "widened:** none beyond its CI" in lines
+    assert "carrier less important" not in lines
+
+
+def test_the_model_card_shows_what_the_version_relies_on_and_its_gaps():
+    from iterate.core import changelog
+
+    entry = {"version": "1.1.0", "time": "2013-02-01T00:00:00Z", "reason": "all rules pass",
+             "kind": "HistGradientBoostingClassifier", "train_mode": "full",
+             "model_sha256": "a" * 64, "training_data": {"batches": []},
+             "explain": summary_of(moved=True)}
+    card = changelog.card("m", entry, {}, {"probability_of": 1, "classes": [0, 1],
+                                           "threshold": 0.5})
+    relies = card.split("## What it relies on", 1)[1].split("## Gaps between groups")[0]
+    assert relies.index("| dest |") < relies.index("| carrier |"), "most important first"
+    assert "| carrier | 0.0010 [-0.0040, 0.0060] | 0.0500 [0.0350, 0.0650] | -0.0490 | " \
+        "[-0.0650, -0.0330] | **less important** |" in relies
+    gaps_part = card.split("## Gaps between groups", 1)[1].split("## Known limits")[0]
+    assert "| origin | ROC AUC | 0.2000 | 0.0500 | +0.1500 | [+0.1000, +0.2000] | " \
+        "**widened** | LGA vs EWR |" in gaps_part
+
+
+def test_the_report_has_a_section_on_importance_and_gaps_and_the_gap_rules_are_not_slices():
+    from iterate.core import report
+
+    evaluation = {"importance": {**summary_of(True)["importance"]},
+                  "gaps": summary_of(True)["gaps"]}
+    rule = {**explain.gap_rules(gap_stats(0.15, 0.1, 0.2), ["roc_auc"], 0.02)[0]}
+    text = report.render(gate={"verdict": "reject", "reasons": [rule["reason"]],
+                               "rules": [rule]}, evaluation=evaluation,
+                         slices={"column": GROUP, "min_rows": 200, "values": {}})
+    section = text.split("## What the model relies on, and whom it serves worse", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    assert "**Moved beyond its CI:** carrier." in section
+    assert "**Widened:** roc_auc by origin." in section
+    assert "| max gap increase | ROC AUC | gap by origin |" in text
+    assert "No slice guard was judged" in text.split("## Slices", 1)[1]
