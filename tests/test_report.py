@@ -398,7 +398,10 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
 
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert {Path(link).name for link in links} == {"evaluation.png", "performance.png",
-                                                   "drift.png"}
+                                                   "drift.png", "importance.png"}
+    relies = section(text, "What the model relies on, and whom it serves worse")
+    assert re.search(r"\| sched_dep_time \| -?0\.\d{4} \[", relies), relies
+    assert "| origin | ROC AUC |" in relies
     from PIL import Image
 
     for link in links:
