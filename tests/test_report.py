@@ -354,7 +354,7 @@ def test_plots_are_drawn_beside_the_report_from_the_plot_data_and_stale_ones_rem
     drawn = bare_repo / "report/figures/evaluation.png"
     assert drawn.read_bytes()[:8] == PNG_SIGNATURE
     assert not stale.exists(), "a figure whose data is gone is not left behind"
-    assert [e.get("path") for e in entries] == ["figures/evaluation.png", None, None]
+    assert [e.get("path") for e in entries] == ["figures/evaluation.png", None, None, None]
     assert entries[1]["missing"] == "plots/monitor/performance.csv not found: run `dvc repro`"
 
 
@@ -398,7 +398,10 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
 
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert {Path(link).name for link in links} == {"evaluation.png", "performance.png",
-                                                   "drift.png"}
+                                                   "drift.png", "importance.png"}
+    relies = section(text, "What the model relies on, and whom it serves worse")
+    assert re.search(r"\| sched_dep_time \| -?0\.\d{4} \[", relies), relies
+    assert "| origin | ROC AUC |" in relies
     from PIL import Image
 
     for link in links:

@@ -167,6 +167,23 @@ class Evaluate:
 
 
 @dataclass(frozen=True)
+class Explain:
+    """What each version relies on and whom it serves worse (docs/explain.md): permutation
+    importance on a sample of the holdout (the drift and train stages score it shuffled, the
+    same permutations for both models) and the gaps between groups (the evaluate stage)."""
+
+    rows: int = field(default=2000, metadata=_within(
+        50, 1_000_000, why="holdout rows sampled; each model scores rows x repeats x features"))
+    repeats: int = field(default=5, metadata=_within(1, 100))
+    metric: Literal["roc_auc", "log_loss", "brier"] = "roc_auc"
+    seed: int = field(default=0, metadata=_within(0, SEED_MAX, why="a numpy seed"))
+    # a change smaller than this (in the metric's units) is not worth naming
+    min_change: float = field(default=0.005, metadata=_within(0, 1e6))
+    # gaps between groups are computed for evaluate.slice_column and these columns
+    sensitive_columns: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Rule:
     margin: float = field(default=0.0, metadata=_within(0, 1e6))
     min_improvement: float | None = field(default=None, metadata=_within(0, 1e6))
@@ -190,6 +207,8 @@ class Gate:
     min_gain: float = field(default=0.005, metadata=_within(0, 1e6))
     max_age: int = field(default=3, metadata=_within(1, 100_000))
     max_looks: int = field(default=6, metadata=_within(1, 100_000))
+    # the gap between groups (docs/explain.md) of each rule's metric may widen by at most this
+    max_gap_increase: float | None = field(default=None, metadata=_within(0, 1e6))
 
 
 @dataclass(frozen=True)
@@ -299,6 +318,7 @@ class Params:
     predict: Predict = field(default_factory=Predict)
     estimate: Estimate = field(default_factory=Estimate)
     trigger: Trigger = field(default_factory=Trigger)
+    explain: Explain = field(default_factory=Explain)
 
 
 class SectionGuard:
@@ -363,6 +383,10 @@ def _check_combinations(p: Params) -> None:
     if p.evaluate.slice_column and p.evaluate.slice_column not in c.columns:
         raise ParamsError("evaluate.slice_column", f"{p.evaluate.slice_column!r} is not a "
                           "contract column")
+    for i, name in enumerate(p.explain.sensitive_columns):
+        if name not in c.columns:
+            raise ParamsError(f"explain.sensitive_columns[{i}]", f"{name!r} is not a contract "
+                              "column")
     from iterate.core.metrics import METRICS
 
     named = {f"gate.rules.{m}": m for m in p.gate.rules}

@@ -59,6 +59,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     print(f"gate: {verdict['verdict']}")
     for reason in verdict["reasons"]:
         print(f"  - {reason}")
+    from iterate.core import explain
+
+    for line in explain.lines(verdict.get("explain")):
+        print(f"  {line}")
     return 1 if args.check and verdict["verdict"] == "reject" else 0
 
 

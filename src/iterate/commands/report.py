@@ -55,6 +55,9 @@ PLOTS = [  # the figures of iterate.repo.figures, as the report shows them
     ("drift.png", "Drift of each column, batch by batch",
      "Effect size of each column's drift against the training reference (PSI for numbers, "
      "Jensen-Shannon distance for categories), with the thresholds; circled points drift."),
+    ("importance.png", "What each model relies on",
+     "Permutation importance of each feature for the candidate and production, with 95% CIs "
+     "(`explain.metric` lost when the feature is shuffled; docs/explain.md)."),
 ]
 
 

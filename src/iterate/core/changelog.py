@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iterate.core import tables
+from iterate.core import explain, tables
 
 SHOWN = ("roc_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier")
 
@@ -48,6 +48,7 @@ def _entry(e: dict[str, Any]) -> list[str]:
     if other:
         lines.append("- **Compatible changes:** " + "; ".join(_change(c) for c in other))
     lines.append(f"- **Gate:** {e['gate']['verdict']}")
+    lines += explain.changelog_lines(e.get("explain"))
     if e.get("metrics"):
         lines += ["", *metrics_table(e["metrics"])]
     return lines
@@ -86,6 +87,19 @@ def card(name: str, entry: dict[str, Any], input_schema: dict[str, Any],
         h = entry["holdout"]
         lines += [f"On batch {h['batch']} ({h['rows']} rows), against the version it replaced:",
                   "", *metrics_table(entry["metrics"]), ""]
+    relies = explain.importance_table(entry.get("explain"), "this version", "replaced")
+    if relies:
+        metric = entry["explain"]["importance"]["metric"]
+        lines += ["## What it relies on", "",
+                  f"Permutation importance on {entry['explain']['importance']['rows']} holdout "
+                  f"rows: the {explain.METRIC_WORDS.get(metric, metric)} lost when a feature is "
+                  "shuffled, with its 95% CI, against the version it replaced (docs/explain.md).",
+                  "", *relies, ""]
+    gaps = explain.gaps_table(entry.get("explain"), "this version", "replaced")
+    if gaps:
+        lines += ["## Gaps between groups", "",
+                  "The largest difference of each metric between two groups of a column, and "
+                  "how much this version widens it against the one it replaced.", "", *gaps, ""]
     lines += ["## Known limits", "", *_limits(entry), "",
               "## Input contract", "", "| column | dtype | nullable | accepted | known |",
               "|---|---|---|---|---|"]

@@ -5,7 +5,10 @@ Every rule is judged on the pessimistic end of the 95% CI of the candidate's imp
 
 - non-inferiority: the improvement's CI low end must be ``>= -margin`` (a regression of at most
   ``margin`` is tolerated, and only when the data shows it is no worse than that);
-- required improvement (optional): the CI low end must be ``>= min_improvement``.
+- required improvement (optional): the CI low end must be ``>= min_improvement``;
+- gaps between groups (optional, ``max_gap_increase``): the CI high end of how much the
+  candidate widens each rule metric's gap must be ``<= max_gap_increase``
+  (:func:`iterate.core.explain.gap_rules`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from iterate.core import explain
 from iterate.core.compat import Change, breaking
 from iterate.core.metrics import HIGHER_IS_BETTER
 from iterate.params import Gate
@@ -25,7 +29,7 @@ PROMOTABLE = (PROMOTE, NO_BASELINE)
 
 @dataclass(frozen=True)
 class RuleResult:
-    rule: str  # "non_inferiority" | "min_improvement"
+    rule: str  # "non_inferiority" | "min_improvement" | "max_gap_increase"
     metric: str
     scope: str  # "overall" or "<slice column>=<value>"
     improvement: float | None
@@ -83,6 +87,9 @@ def decide(evaluation: dict[str, Any], slices: dict[str, Any], gate: Gate,
                 continue  # too few rows to judge; reported as such in metrics/slices.json
             results.append(_judge("non_inferiority", gate.slices.metric, f"{column}={value}",
                                   metrics[gate.slices.metric], -gate.slices.margin))
+    if gate.max_gap_increase is not None:
+        results += [RuleResult(**r) for r in explain.gap_rules(
+            evaluation.get("gaps"), list(gate.rules), gate.max_gap_increase)]
     failed = [r.reason for r in results if not r.passed]
     failed += [f"breaking change: {c.column + ': ' if c.column else ''}{c.what}; only "
                "`iterate promote --force --reason TEXT` releases it, as a new major version"

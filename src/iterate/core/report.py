@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from iterate.core import explain
 from iterate.core.metrics import HIGHER_IS_BETTER, METRICS
 
 NAMES = {"accuracy": "accuracy", "precision": "precision", "recall": "recall", "f1": "F1",
@@ -62,6 +63,7 @@ def render(*, gate: dict[str, Any], evaluation: Optional = None, slices: Optiona
         *header(gate, context),
         *verdict_section(gate, context.get("committed_verdict"), context.get("head")),
         *metrics_section(evaluation),
+        *explain_section(evaluation),
         *diff_section("Params", "params", params_diff, base, unchanged="details"),
         *diff_section("Metrics", "metrics", metrics_diff, base, unchanged="count"),
         *slices_section(slices, gate),
@@ -205,6 +207,33 @@ def _arrow(metric: str) -> str:
     return "↑" if HIGHER_IS_BETTER[metric] else "↓"
 
 
+def explain_section(evaluation: Optional) -> list[str]:
+    """What the candidate relies on against production (permutation importance) and the gaps
+    between groups, each with its CI and reading (docs/explain.md)."""
+    lines = ["## What the model relies on, and whom it serves worse", ""]
+    summary = explain.summary(evaluation) if isinstance(evaluation, dict) else None
+    if not summary:
+        return lines + ["_No importance or gaps in metrics/evaluation.json: run `dvc repro`._",
+                        ""]
+    importance = summary.get("importance")
+    if importance:
+        moved = importance["moved"]
+        lines += [f"Permutation importance on {_int(importance['rows'])} holdout rows: the "
+                  f"{_name(importance['metric'])} lost when a feature is shuffled (the same "
+                  "shuffles for both models, so Δ is paired). "
+                  + (f"**Moved beyond its CI:** {_list(moved, 10)}." if moved else
+                     "No feature moved beyond its CI."), "",
+                  *explain.importance_table(summary), ""]
+    gaps = explain.gaps_table(summary)
+    if gaps:
+        widened = summary["gaps"]["widened"]
+        lines += ["Gaps between groups: the largest difference of each metric between two "
+                  "groups, and how much the candidate widens it. "
+                  + (f"**Widened:** {_list(widened, 10)}." if widened else
+                     "No gap widened beyond its CI."), "", *gaps, ""]
+    return lines
+
+
 # ---------------------------------------------------------------- params and metrics diff
 
 
@@ -279,7 +308,7 @@ def _diff_table(rows: list[tuple[str, Any]], command: str) -> list[str]:
 def slices_section(slices: Optional, gate: dict[str, Any]) -> list[str]:
     """Only the slices whose guard failed, in full; the rest in one line."""
     lines = ["## Slices", ""]
-    rules = [r for r in gate.get("rules") or [] if r.get("scope") != "overall"]
+    rules = [r for r in gate.get("rules") or [] if "=" in str(r.get("scope"))]  # not gap rules
     failed = [r for r in rules if not r.get("passed")]
     values = slices.get("values") or {} if isinstance(slices, dict) else {}
     column = slices.get("column") if isinstance(slices, dict) else None

@@ -45,6 +45,8 @@ def _failed_rule(rule: dict[str, Any]) -> str:
     worst, threshold = rule["improvement_ci"][0], rule["threshold"]
     if rule["rule"] == "non_inferiority":
         return f"{name} up to {-worst:.4f} worse ({-threshold:.4f} tolerated)"
+    if rule["rule"] == "max_gap_increase":
+        return f"{name} widens up to {-worst:.4f} ({-threshold:.4f} tolerated)"
     return f"{name} gain {worst:+.4f} at worst ({threshold:+.4f} required)"
 
 

@@ -28,6 +28,7 @@ SOURCES = {
     "evaluation.png": EVALUATION_PLOTS / "roc" / "candidate.json",
     "performance.png": MONITOR_PLOTS / "performance.csv",
     "drift.png": MONITOR_PLOTS / "drift.csv",
+    "importance.png": EVALUATION_PLOTS / "importance" / "candidate.json",
 }
 
 
@@ -46,13 +47,15 @@ def draw(folder: Path, params_file: Path = params.DEFAULT_PATH) -> dict[str, Pat
             target.unlink(missing_ok=True)
             drawn[name] = f"{source.as_posix()} not found: run `dvc repro`"
             continue
-        history = None if name == "evaluation.png" else pd.read_csv(source)
+        history = pd.read_csv(source) if source.suffix == ".csv" else None
         if history is not None and history.empty:  # header only: no batch judged yet
             target.unlink(missing_ok=True)
             drawn[name] = f"{source.as_posix()} holds no batch yet (no baseline to judge)"
             continue
         if name == "evaluation.png":
             figure = evaluation_figure(*read_evaluation(source.parent.parent))
+        elif name == "importance.png":
+            figure = importance_figure(read_importance(source.parent))
         elif name == "performance.png":
             figure = performance_figure(history)
         else:
@@ -134,6 +137,42 @@ def _confusion(ax, counts: np.ndarray, title: str) -> None:
                     color="white" if counts[a, p] > counts.max() / 2 else "black")
     ax.set(title=title, xticks=[0, 1], yticks=[0, 1], xlabel="predicted label",
            ylabel="actual label")
+
+
+def read_importance(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each model's importance records (the evaluate stage's plot data in ``folder``)."""
+    return {name: json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))["importance"]
+            for name in MODELS if (folder / f"{name}.json").is_file()}
+
+
+def importance_figure(models: dict[str, list[dict[str, Any]]]) -> Any:
+    """Each feature's permutation importance, candidate beside production, with 95% CIs;
+    most important (to the candidate) at the top."""
+    from matplotlib.figure import Figure
+
+    order = [r["feature"] for r in sorted(models.get("candidate", []),
+                                          key=lambda r: r["importance"])]
+    fig = Figure(figsize=(9, 1.5 + 0.4 * max(len(order), 1)), layout="constrained")
+    ax = fig.subplots()
+    height = 0.38
+    for i, name in enumerate(MODELS):
+        records = {r["feature"]: r for r in models.get(name, [])}
+        y = [k + (0.5 - i) * height for k, f in enumerate(order) if f in records]
+        shown = [records[f] for f in order if f in records]
+        if not shown:
+            continue
+        values = np.array([r["importance"] for r in shown])
+        low = np.array([r["low"] if r["low"] is not None else r["importance"] for r in shown])
+        high = np.array([r["high"] if r["high"] is not None else r["importance"] for r in shown])
+        ax.barh(y, values, height=height, color=COLORS[name], alpha=0.8, label=name,
+                xerr=[values - low, high - values], capsize=2)
+    ax.set_yticks(range(len(order)), order)
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set(title="Permutation importance: the metric lost when a feature is shuffled "
+                 "(95% CI)", xlabel="importance (explain.metric lost)")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
+    return fig
 
 
 def performance_figure(history: Any) -> Any:

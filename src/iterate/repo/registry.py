@@ -206,6 +206,7 @@ def promotion(version: str, candidate_meta: dict[str, Any], evaluation: dict[str
         "slices": _slice_summary(slices),
         "gate": {"verdict": gate["verdict"], "reasons": gate["reasons"]},
         "compatibility": gate.get("compatibility", []),
+        "explain": gate.get("explain"),  # what it relies on, what moved, gaps (core/explain)
         "git_commit": commit,
     }
 

@@ -14,7 +14,7 @@ from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
-PARAMS = ("drift", "monitor", "trigger")
+PARAMS = ("drift", "monitor", "trigger", "explain")
 
 
 def main(argv: list[str]) -> None:
@@ -29,11 +29,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
     parser.add_argument("scores", type=Path, help="output: the baseline's score of each row")
     parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
+    parser.add_argument("shuffled", type=Path, help="output: its scores of the holdout sample "
+                        "with each feature shuffled (for permutation importance)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
 
-    from iterate.core import drift, evaluate, policy
+    from iterate.core import drift, evaluate, importance, policy
     from iterate.repo import bundles, scores
 
     batch = pd.read_parquet(args.holdout)
@@ -47,6 +49,7 @@ def main(argv: list[str]) -> None:
                                              "reason": "no production model yet"}})
         write_metrics(args.numbers, {})
         scores.write(args.scores, None)
+        scores.write_shuffled(args.shuffled, None)
         start_history(args.plots)
         print("drift: no production model yet; nothing to compare with")
         return
@@ -57,6 +60,8 @@ def main(argv: list[str]) -> None:
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
     scores.write(args.scores, current["score"].to_numpy())
+    scores.write_shuffled(args.shuffled, importance.shuffled_scores(
+        production.predict_proba, batch, meta["features"], p.explain))
     kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
     report = drift.compare(reference, current, kinds, p.drift)

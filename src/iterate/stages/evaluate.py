@@ -16,7 +16,7 @@ from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import run
 
-PARAMS = ("evaluate",)
+PARAMS = ("evaluate", "explain")
 COMPARED = ("candidate", "production", "delta", "delta_low", "delta_high")  # in dvc metrics
 
 
@@ -34,30 +34,44 @@ def main(argv: list[str]) -> None:
     parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
     parser.add_argument("evidence", type=Path, help="output: the paired evidence, this holdout's "
                         "rows after the challenger's earlier ones (the gate pools it)")
+    parser.add_argument("candidate_shuffled", type=Path, help="train's shuffled scores")
+    parser.add_argument("baseline_shuffled", type=Path, help="drift's shuffled scores")
     args = parser.parse_args(argv)
-    p = params.load(sections=PARAMS).evaluate
+    loaded = params.load(sections=PARAMS)
+    p, explain = loaded.evaluate, loaded.explain
     import numpy as np
     import pyarrow.parquet as pq
 
-    from iterate.core import evaluate
+    from iterate.core import evaluate, gaps, importance
     from iterate.repo import scores
 
     candidate = json.loads(args.candidate.read_text(encoding="utf-8"))
     baseline = args.baseline / "model.json"
     production = json.loads(baseline.read_text(encoding="utf-8")) if baseline.is_file() else None
     label = candidate["label"]
-    columns = ["batch_id", label, *([p.slice_column] if p.slice_column else [])]
+    grouped = list(dict.fromkeys([*([p.slice_column] if p.slice_column else []),
+                                  *explain.sensitive_columns]))
+    columns = ["batch_id", label, *grouped]
     holdout = pq.ParquetFile(args.holdout).read(columns=columns)  # read_table imports pandas
     y = scores.column(holdout, label, None)
     probas = {"candidate": scores.read(args.candidate_scores, len(y))}
     if production is not None:
         probas["production"] = scores.read(args.baseline_scores, len(y))
     threshold = candidate["threshold"]
-    slice_values = (np.asarray(["nan" if v is None else str(v)
-                                for v in holdout.column(p.slice_column).to_pylist()])
-                    if p.slice_column else None)
+    groups = {c: np.asarray(["nan" if v is None else str(v)
+                             for v in holdout.column(c).to_pylist()]) for c in grouped}
     metrics, slices = evaluate.candidate_vs_production(
-        y, probas["candidate"], probas.get("production"), threshold, p, slice_values)
+        y, probas["candidate"], probas.get("production"), threshold, p,
+        groups.get(p.slice_column))
+    shuffled = {"candidate": scores.read_shuffled(args.candidate_shuffled, len(y))}
+    if production is not None:
+        shuffled["production"] = scores.read_shuffled(args.baseline_shuffled, len(y))
+    explained = {
+        "importance": importance.paired(y, probas, shuffled, explain, p.confidence),
+        "gaps": gaps.by_column(y, probas["candidate"], probas.get("production"), groups,
+                               threshold, known={p.slice_column: slices["values"]},
+                               min_rows=p.min_slice_rows, min_change=explain.min_change,
+                               confidence=p.confidence, resamples=p.resamples, seed=p.seed)}
     holdout_batch = holdout.column("batch_id")[0].as_py()
     shape = {"rows": len(y), "positive_rate": round(float(y.mean()), 6)}
     write_json(args.metrics, {
@@ -66,12 +80,14 @@ def main(argv: list[str]) -> None:
         "models": {"candidate": candidate["sha256"],
                    "production": production["sha256"] if production else None},
         "metrics": metrics,
+        **explained,
     })
     write_json(args.slices, slices)
     write_metrics(args.numbers, numbers(shape, metrics, slices["values"]))
     write_plots(args.plots, y, probas, threshold)
     write_evidence(args.evidence, args.challenger, holdout_batch, y, probas,
                    candidate["sha256"], production["sha256"] if production else None)
+    write_importance_plots(args.plots, explained["importance"])
     auc = metrics["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc['candidate'])}, production {_fmt(auc['production'])}")
@@ -131,6 +147,19 @@ def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:
         rows = plots.confusion_rows(y, proba >= threshold)
         atomic.write_with(folder / "confusion" / f"{name}.csv",
                           lambda tmp, rows=rows: _write_csv(tmp, rows))
+
+
+def write_importance_plots(folder: Path, result: dict | None) -> None:
+    """Each model's importance of every feature with its CI, for ``dvc plots`` (the top-level
+    Importance plot) and the report's PNG; no production file without a production model."""
+    for name in ("candidate", "production"):
+        rows = [{"feature": f, "importance": s[name], "low": s[f"{name}_low"],
+                 "high": s[f"{name}_high"]}
+                for f, s in ((result or {}).get("features") or {}).items()
+                if s.get(name) is not None]
+        path = folder / "importance" / f"{name}.json"
+        if rows or name == "candidate":
+            write_json(path, {"importance": rows})
 
 
 def _write_csv(path: str, rows: list[dict[str, int]]) -> None:

@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("advice", type=Path, help="the drift stage's advice.json (its age)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    from iterate.core import compat, gate
+    from iterate.core import compat, explain, gate
 
     evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
     slices = json.loads(args.slices.read_text(encoding="utf-8"))
@@ -48,11 +48,14 @@ def main(argv: list[str]) -> None:
         "sha256": evaluation["models"]["production"]}
     write_json(args.out, {**verdict.to_dict(), "models": evaluation["models"],
                           "baseline": judged_against, "holdout": evaluation["holdout"],
-                          "compatibility": [c.to_dict() for c in changes]})
+                          "compatibility": [c.to_dict() for c in changes],
+                          "explain": explain.summary(evaluation)})
     write_metrics(args.numbers, {"passed": int(verdict.promotable), "rules": len(verdict.rules),
                                  "failed": sum(not r.passed for r in verdict.rules),
                                  "breaking": len(compat.breaking(changes))})
     print(f"gate: {verdict.verdict}: {'; '.join(verdict.reasons)}")
+    for line in explain.lines(explain.summary(evaluation)):
+        print(f"gate: {line}")
 
 
 def pooled(path: Path, options):

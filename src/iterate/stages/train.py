@@ -15,7 +15,7 @@ from iterate.stages import run
 if TYPE_CHECKING:
     from iterate.core.training import Bundle
 
-PARAMS = ("model", "train", "contract")
+PARAMS = ("model", "train", "contract", "explain")
 
 
 def main(argv: list[str]) -> None:
@@ -28,11 +28,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet, to score")
     parser.add_argument("scores", type=Path, help="output: the candidate's score of each row")
     parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
+    parser.add_argument("shuffled", type=Path, help="output: its scores of the holdout sample "
+                        "with each feature shuffled (for permutation importance)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
     import pandas as pd
 
-    from iterate.core import training
+    from iterate.core import importance, training
     from iterate.repo import bundles, scores, streaming
 
     training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
@@ -58,7 +60,10 @@ def main(argv: list[str]) -> None:
     else:
         candidate = continue_production(args.train, p, production)
     bundles.save(candidate, args.out)
-    scores.write(args.scores, candidate.predict_proba(pd.read_parquet(args.holdout)))
+    holdout = pd.read_parquet(args.holdout)
+    scores.write(args.scores, candidate.predict_proba(holdout))
+    scores.write_shuffled(args.shuffled, importance.shuffled_scores(
+        candidate.predict_proba, holdout, candidate.meta["features"], p.explain))
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
 
