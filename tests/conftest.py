@@ -76,12 +76,21 @@ def set_params(path: Path, changes: dict[str, object]) -> None:
 @pytest.fixture
 def template_repo(tmp_path: Path) -> Repo:
     """A fresh copy of the template in its initial state, committed in a new git repository,
-    with its DVC remote pointing into the temporary folder."""
+    with its DVC remote pointing into the temporary folder; every batch trains a candidate
+    (``trigger.when: always``), which the histories of the deployment, crash and review tests
+    are made of."""
     return make_template_repo(tmp_path)
 
 
-def make_template_repo(tmp_path: Path) -> Repo:
-    """The ``template_repo`` fixture's repository, in ``tmp_path``/repo."""
+@pytest.fixture
+def shipped_repo(tmp_path: Path) -> Repo:
+    """``template_repo`` with the params exactly as shipped (the trigger on ``auto``)."""
+    return make_template_repo(tmp_path, trigger=None)
+
+
+def make_template_repo(tmp_path: Path, trigger: str | None = "always") -> Repo:
+    """The ``template_repo`` fixture's repository, in ``tmp_path``/repo (``trigger``: its
+    ``trigger.when``; None: as shipped)."""
     path = tmp_path / "repo"
     for name in template_files():
         target = path / name
@@ -90,6 +99,11 @@ def make_template_repo(tmp_path: Path) -> Repo:
     repo = Repo(path)
     repo.git("init", "-q", "-b", "main")
     repo.dvc("remote", "modify", "--local", "local", "url", str(tmp_path / "dvc-storage"))
+    if trigger is not None:  # the file's own text changed, its comments kept
+        params_file = path / "params.yaml"
+        text = params_file.read_text()
+        assert text.count("\n  when: auto ") == 1, "trigger.when moved: update this fixture"
+        params_file.write_text(text.replace("\n  when: auto ", f"\n  when: {trigger} "))
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "template")
     return repo

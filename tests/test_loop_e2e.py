@@ -17,8 +17,8 @@ def read(repo, path):
     return json.loads((repo.path / path).read_text())
 
 
-def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(template_repo):
-    repo = template_repo
+def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(shipped_repo):
+    repo = shipped_repo
     repo.set_params(**{"replay.warmup_batches": 2})
     repo.git("commit", "-qam", "two warm-up batches")
     verdicts, versions = [], []
@@ -65,8 +65,8 @@ def test_three_iterations_each_committed_keep_dvc_git_and_registry_in_step(templ
     assert params_diff == {}, "the params did not change between iterations"
 
 
-def test_loop_lands_trains_promotes_commits_and_prints_the_table(template_repo):
-    repo = template_repo
+def test_loop_lands_trains_promotes_commits_and_prints_the_table(shipped_repo):
+    repo = shipped_repo
     first = repo.iterate("loop", "--iterations", "2").stdout
     assert "no baseline" in first
     header = next(line for line in first.splitlines() if line.startswith("#"))
@@ -126,8 +126,8 @@ def test_loop_over_a_one_class_batch_of_own_data_skips_it_and_goes_on(template_r
 
     repo = template_repo
     rain_history(weeks=6, dry=(4,)).to_csv(repo.path / "data/source/rain.csv", index=False)
-    # a candidate every batch (trigger.when: always), so the next one trains on the dry week
-    repo.set_params(**rain_params("data/source/rain.csv"), **{"trigger.when": "always"})
+    # template_repo: a candidate every batch (trigger.when: always), so one trains on the dry week
+    repo.set_params(**rain_params("data/source/rain.csv"))
     repo.git("add", "-A")
     repo.git("commit", "-qm", "adopt the rain data")
 

@@ -32,17 +32,16 @@ def main(argv: list[str]) -> None:
                         "with each feature shuffled (for permutation importance)")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    import pandas as pd
 
-    from iterate.core import importance, training
-    from iterate.repo import bundles, scores, streaming
+    from iterate.core import training
+    from iterate.repo import bundles, streaming
 
     training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
     advised = json.loads(args.recommendation.read_text(encoding="utf-8"))
     advice, decision = advised["recommendation"], advised.get("trigger") or {"action": "train"}
     if decision["action"] != "train" and bundles.exists(args.baseline):
         kept = args.challenger if decision["action"] == "challenger" else args.baseline
-        judge_again(kept, args.out, args.holdout, args.scores)
+        write_scores(judge_again(kept, args.out), args, p)
         print(f"train: no new candidate ({decision['reason']}); judging "
               f"{'the pending challenger' if kept == args.challenger else 'production'}")
         return
@@ -60,22 +59,30 @@ def main(argv: list[str]) -> None:
     else:
         candidate = continue_production(args.train, p, production)
     bundles.save(candidate, args.out)
-    holdout = pd.read_parquet(args.holdout)
-    scores.write(args.scores, candidate.predict_proba(holdout))
-    scores.write_shuffled(args.shuffled, importance.shuffled_scores(
-        candidate.predict_proba, holdout, candidate.meta["features"], p.explain))
+    write_scores(candidate, args, p)
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
 
 
-def judge_again(kept: Path, out: Path, holdout: Path, scores_path: Path) -> None:
-    """The candidate is a model already there (the pending challenger, or production when
-    nothing calls for a candidate): its bundle's files, copied as they are, and its scores."""
-    import shutil
-
+def write_scores(candidate: Bundle, args: argparse.Namespace, p: params.Params) -> None:
+    """The candidate's scores of the holdout, and of its sample with each feature shuffled."""
     import pandas as pd
 
-    from iterate.repo import bundles, scores
+    from iterate.core import importance
+    from iterate.repo import scores
+
+    holdout = pd.read_parquet(args.holdout)
+    scores.write(args.scores, candidate.predict_proba(holdout))
+    scores.write_shuffled(args.shuffled, importance.shuffled_scores(
+        candidate.predict_proba, holdout, candidate.meta["features"], p.explain))
+
+
+def judge_again(kept: Path, out: Path) -> Bundle:
+    """The candidate is a model already there (the pending challenger, or production when
+    nothing calls for a candidate): its bundle's files, copied as they are."""
+    import shutil
+
+    from iterate.repo import bundles
 
     if out.exists():
         shutil.rmtree(out)
@@ -83,7 +90,7 @@ def judge_again(kept: Path, out: Path, holdout: Path, scores_path: Path) -> None
     for name in (bundles.MODEL_FILE, bundles.META_FILE, bundles.REFERENCE_FILE):
         if (kept / name).is_file():
             shutil.copyfile(kept / name, out / name)
-    scores.write(scores_path, bundles.load(out).predict_proba(pd.read_parquet(holdout)))
+    return bundles.load(out)
 
 
 def newest(path: Path, window: int | None, tmp: Path) -> Path:
