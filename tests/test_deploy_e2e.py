@@ -95,7 +95,7 @@ def build(work: Path) -> Scenario:
     s = Scenario(repo, work)
     repo.git("init", "-q", "-b", "main")
     set_remote(repo, work / "dvc-storage")
-    repo.set_params(**{"replay.warmup_batches": 2, **SGD_PARAMS})
+    repo.set_params(**{"replay.warmup_batches": 2, "trigger.when": "always", **SGD_PARAMS})
     repo.git("add", "-A")
     repo.git("commit", "-q", "-m", "template, two warm-up batches, sgd_logistic")
 

@@ -294,7 +294,7 @@ def test_the_drift_stage_refuses_a_hostile_baseline_model(corpus, repo, case):
     result = repo.run(sys.executable, "-m", "iterate.stages.drift", str(corpus.holdout),
                       str(corpus.cases[case]), *(str(out / name) for name in (
                           "drift.json", "monitor.json", "advice.json", "numbers.json", "plots",
-                          "scores.parquet", "challenger")), check=False)
+                          "scores.parquet", "challenger", "shuffled.parquet")), check=False)
 
     assert_one_line_refusal(result)
     assert "refusing to load it" in result.stderr

@@ -205,7 +205,7 @@ class Gate:
     metric: str = "roc_auc"
     alpha: float = field(default=0.05, metadata=_within(0, 1, low_open=True, high_open=True))
     min_gain: float = field(default=0.005, metadata=_within(0, 1e6))
-    max_age: int = field(default=3, metadata=_within(1, 100_000))
+    max_age: int = field(default=3, metadata=_within(0, 100_000))
     max_looks: int = field(default=6, metadata=_within(1, 100_000))
     # the gap between groups (docs/explain.md) of each rule's metric may widen by at most this
     max_gap_increase: float | None = field(default=None, metadata=_within(0, 1e6))

@@ -152,8 +152,8 @@ def conclude(verdict: Verdict, evidence: Any, gate: Gate, age: int | None) -> Ve
     """
     if verdict.verdict not in (PROMOTE, REJECT):
         return verdict
-    clear = [r.reason for r in verdict.rules if r.rule == "non_inferiority"
-             and r.improvement_ci is not None and r.improvement_ci[1] < r.threshold - 1e-12]
+    clear = [r.reason for r in verdict.rules
+             if r.improvement_ci is not None and r.improvement_ci[1] < r.threshold - 1e-12]
     clear += [reason for reason in verdict.reasons if reason.startswith("breaking change")]
     if clear:
         return Verdict(REJECT, False, ["clearly worse: " + clear[0], *clear[1:]], verdict.rules,

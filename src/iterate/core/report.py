@@ -26,6 +26,8 @@ VERDICTS = {
                     "comparison"),
     "is_production": ("➖", "IS PRODUCTION",
                       "the candidate is the production model itself: nothing to promote"),
+    "pending": ("⏳", "PENDING", "one holdout cannot decide: the candidate stays as the challenger "
+                "and is judged again on the next batches, the evidence pooled"),
     "skip": ("⏭️", "SKIP", "the holdout holds one class only: nothing is judged on it, and the "
              "batch trains the next candidate"),
 }
