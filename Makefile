@@ -15,6 +15,9 @@ help: ## list the targets
 
 # The installer is uv, at the version requirements.lock pins (the lock is the one source of
 # versions): pip brings it into the venv, then uv installs the lock, with progress, in seconds.
+# --compile-bytecode writes every module's .pyc at install: a Python started with
+# PYTHONDONTWRITEBYTECODE (as on CI machines) would otherwise compile pandas, scikit-learn and
+# DVC from source in every stage process, which took 4.8 s of each stage's start here (1.5 s with).
 UV_PIN = $(shell grep -E '^uv==' requirements.lock)
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -22,7 +25,7 @@ $(STAMP):
 	@test -x $(BIN)/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "installing the installer: $(UV_PIN)"
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check '$(UV_PIN)'
-	$(BIN)/uv pip install --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -r requirements.lock
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $@ && echo "$(VENV) is ready"
 
