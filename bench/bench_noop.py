@@ -240,7 +240,7 @@ def main() -> None:
 
     med = statistics.median
     repro, status = times[("as is", "repro")][0], times[("as is", "status")][0]
-    print(f"\nup-to-date repository (5 stages + 2 .dvc files, batches through 2013-01-28, "
+    print(f"\nup-to-date repository (3 stages + 2 .dvc files, batches through 2013-01-28, "
           f"dvc.lock {lock_lines} lines); median of {args.repeats}, alternating; "
           f"{os.cpu_count()} cores\n")
     print_ratios(times, list(variants))

@@ -161,7 +161,8 @@ def test_land_killed_anywhere_loses_and_duplicates_no_batch(base):
     assert point >= 3
 
 
-@pytest.mark.parametrize(("stage", "point"), [("drift", 2), ("train", 1), ("evaluate", 1),
+# The train stage's first writes are its drift step's; evaluate's last, its gate step's.
+@pytest.mark.parametrize(("stage", "point"), [("train", 2), ("train", 8), ("evaluate", 1),
                                              ("evaluate", 6)])
 def test_a_stage_killed_mid_write_is_redone_by_the_next_repro(base, stage, point):
     repo = copy_of(base, f"{stage}-{point}")

@@ -287,14 +287,19 @@ def test_iterate_predict_refuses_a_hostile_production_model(corpus, repo, case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES)
-def test_the_drift_stage_refuses_a_hostile_baseline_model(corpus, repo, case):
-    """The drift stage is where a pipeline run loads the baseline (it scores the holdout for
-    the evaluate stage, which loads no model)."""
+def test_the_train_stage_refuses_a_hostile_baseline_model(corpus, repo, case):
+    """The train stage is where a pipeline run loads the baseline (its drift step scores the
+    holdout for the evaluate stage, which loads no model)."""
     out = repo.path / "metrics" / f"hostile-{case}"
-    result = repo.run(sys.executable, "-m", "iterate.stages.drift", str(corpus.holdout),
-                      str(corpus.cases[case]), *(str(out / name) for name in (
-                          "drift.json", "monitor.json", "advice.json", "numbers.json", "plots",
-                          "scores.parquet", "challenger", "shuffled.parquet")), check=False)
+    outputs = {"--drift": "drift.json", "--monitor": "monitor.json", "--advice": "advice.json",
+               "--drift-numbers": "numbers.json", "--history": "plots",
+               "--baseline-scores": "scores.parquet", "--baseline-shuffled": "shuffled.parquet",
+               "--out": "candidate", "--scores": "candidate.parquet",
+               "--shuffled": "candidate_shuffled.parquet"}
+    result = repo.run(sys.executable, "-m", "iterate.stages.train", str(corpus.holdout),
+                      str(corpus.holdout), str(corpus.cases[case]), str(out / "challenger"),
+                      *(w for option, name in outputs.items() for w in (option, str(out / name))),
+                      check=False)
 
     assert_one_line_refusal(result)
     assert "refusing to load it" in result.stderr

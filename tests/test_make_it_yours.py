@@ -101,7 +101,7 @@ def test_editing_the_model_file_after_a_promotion_keeps_production_loadable(temp
 
     result = repo.iterate("loop", "--iterations", "1", check=False)
 
-    assert result.returncode == 0, result.stderr  # its drift stage loaded production
+    assert result.returncode == 0, result.stderr  # its train stage loaded production
     assert "StandardScaler" in repo.run(sys.executable, "-c", FEATURES.format("baseline")).stdout
     assert "RobustScaler" in repo.run(sys.executable, "-c", FEATURES.format("candidate")).stdout, \
         "the candidate is built by the edited model file"

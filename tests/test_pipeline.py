@@ -172,10 +172,10 @@ def test_dvc_metrics_files_are_apart_from_the_records_the_commands_read():
     assert not records & set(metrics)
 
 
-def test_train_reads_the_recommendation_alone_so_a_monitoring_number_does_not_refit():
-    """In full mode a changed `monitor` param (or any number of monitor.json) reruns drift,
-    whose advice.json (batch and recommendation word only) then keeps its hash: no refit."""
-    train, drift = STAGES["train"], STAGES["drift"]
-    assert str(layout.ADVICE) in declared(train, "deps")
-    assert str(layout.MONITOR) not in declared(train, "deps") + cmd_paths(train)
-    assert str(layout.ADVICE) in declared(drift, "outs")
+def test_the_gate_reads_productions_age_from_the_advice_the_train_stage_wrote():
+    """The drift step writes advice.json inside the train stage; the gate, inside evaluate,
+    reads production's age from it, so evaluate declares it and reruns when it changes."""
+    train, evaluate = STAGES["train"], STAGES["evaluate"]
+    assert str(layout.ADVICE) in declared(train, "outs")
+    assert str(layout.ADVICE) in declared(evaluate, "deps")
+    assert str(layout.ADVICE) in cmd_paths(evaluate)

@@ -236,7 +236,7 @@ def test_drift_section_lists_drifted_columns_by_effect_size_with_the_recommendat
 def test_drift_section_is_one_line_when_the_drift_stage_wrote_nothing():
     text = section(render(drift=None, monitor=None), "Drift")
     body = [line for line in text.splitlines()[2:] if line.strip()]
-    assert len(body) == 1 and "no drift stage output" in body[0].lower()
+    assert len(body) == 1 and "no drift output" in body[0].lower()
 
 
 def test_drift_section_without_production_says_there_is_no_reference():
@@ -334,7 +334,7 @@ def test_without_git_or_drift_output_the_report_is_written_and_says_so(bare_repo
     text = (bare_repo / "out/review.md").read_text()
     assert text.index("NO BASELINE") < text.index("## Candidate vs production")
     assert "this is not a git repository" in section(text, "Params").lower()
-    assert "no drift stage output" not in text  # a reason is given instead
+    assert "no drift output" not in text  # a reason is given instead
     assert "metrics/drift.json not found" in section(text, "Drift")
     assert "plots/evaluation/roc/candidate.json not found" in section(text, "Plots")
 
@@ -415,7 +415,7 @@ def test_report_of_an_iteration_against_the_previous_commit(template_repo):
 
 
 def test_header_only_histories_draw_no_figure_and_say_why(tmp_path, monkeypatch):
-    """Before the first baseline the drift stage writes header-only histories; the loop's and
+    """Before the first baseline the drift step writes header-only histories; the loop's and
     the report's figures then skip them instead of failing."""
     from iterate.repo import figures
     from iterate.stages.drift import HISTORY_HEADERS, start_history

@@ -51,7 +51,7 @@ def cmd_loop(args: argparse.Namespace) -> int:
     print(summary.table(rows))
     if rows and MONITOR.is_file():
         print()
-        print(summary.monitoring(read_json(MONITOR, "the drift stage did not write it")))
+        print(summary.monitoring(read_json(MONITOR, "the train stage did not write it")))
     if rows:
         draw_figures(args.params)
     if not commit:
@@ -111,7 +111,7 @@ def _judge(p: params_module.Params, commit: bool, batch, reproduce: bool = True)
 
     if reproduce:
         vcs.dvc("repro")
-    verdict = read_json(GATE, "the gate stage did not write it")
+    verdict = read_json(GATE, "the evaluate stage did not write it")
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
     version = None
     if verdict["promotable"]:
@@ -160,7 +160,7 @@ def _judged(batch) -> bool:
     if not (GATE.is_file() and EVALUATION.is_file()):
         return False
     evaluation = read_json(EVALUATION, "the evaluate stage did not write it")
-    verdict = read_json(GATE, "the gate stage did not write it")
+    verdict = read_json(GATE, "the evaluate stage did not write it")
     return (evaluation.get("holdout") or {}).get("batch") == batch.id and \
         verdict.get("models") == evaluation.get("models")
 
@@ -169,7 +169,7 @@ def _promotion_due() -> bool:
     """Whether the gate allows a promotion that has not been made."""
     from iterate.repo import deploy, registry
 
-    if not read_json(GATE, "the gate stage did not write it").get("promotable"):
+    if not read_json(GATE, "the evaluate stage did not write it").get("promotable"):
         return False
     current = registry.current(deploy.read_registry())
     candidate = read_json(EVALUATION, "the evaluate stage did not write it")["models"]

@@ -100,7 +100,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     vcs.require_dvc_repo()
     warn_if_pending()
-    gate = read_json(GATE, "run `dvc repro` first (the gate stage writes it)")
+    gate = read_json(GATE, "run `dvc repro` first (the evaluate stage writes it)")
     if not isinstance(gate, dict) or "verdict" not in gate:
         raise IterateError(f"{GATE}: no verdict in it; run `dvc repro` again")
     output: Path = args.output
@@ -119,8 +119,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         slices=optional_json(SLICES, "the evaluate stage wrote no slices"),
         params_diff=dvc_diff("params", base) if base else context.get("base_error"),
         metrics_diff=dvc_diff("metrics", base) if base else context.get("base_error"),
-        drift=optional_json(DRIFT, "the drift stage has not run (or the pipeline has none)"),
-        monitor=optional_json(MONITOR, "the drift stage has not run (or the pipeline has none)"),
+        drift=optional_json(DRIFT, "the train stage has not run (or the pipeline has none)"),
+        monitor=optional_json(MONITOR, "the train stage has not run (or the pipeline has none)"),
         landed=landed_since(base) if base else context.get("base_error"),
         plots=plots,
         context=context,

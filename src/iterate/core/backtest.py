@@ -11,7 +11,7 @@ the same batches. The policies:
 - ``drift-triggered``: a full refit on the window when :func:`iterate.core.drift.compare` of the new
   batch against the model's training reference makes :func:`iterate.core.policy.recommend` say
   ``"full"`` (the reference is a sample of the training rows with the model's score, as the
-  drift stage keeps it);
+  drift step keeps it);
 - ``gated``: the loop itself. On batch ``t`` a candidate trained on the ``window`` batches
   before ``t`` is compared with production on ``t`` (:func:`core.evaluate.compare`, per slice
   too), and :func:`iterate.core.gate.decide` judges it by the gate rules; a promotable candidate

@@ -360,7 +360,7 @@ def drift_section(drift: Optional, monitor: Optional) -> list[str]:
     lines = ["## Drift and monitoring", ""]
     if not isinstance(drift, dict) and not isinstance(monitor, dict):
         return lines + [_missing(drift if isinstance(drift, str) else monitor,
-                                 "no drift stage output (metrics/drift.json, "
+                                 "no drift output (metrics/drift.json, "
                                  "metrics/monitor.json): nothing to report"), ""]
     if isinstance(monitor, dict):
         advice = monitor.get("recommendation", "?")

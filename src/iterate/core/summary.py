@@ -99,7 +99,7 @@ def _delta(m: dict[str, Any]) -> str:
 
 
 def monitoring(monitor: dict[str, Any], shown: int = 4) -> str:
-    """The drift stage's verdict on the newest batch, for the end of ``make run``."""
+    """The drift step's verdict on the newest batch, for the end of ``make run``."""
     lines = [f"Monitoring of batch {monitor['batch']}: recommendation "
              f"{monitor['recommendation'].upper()}"]
     perf = monitor.get("performance")

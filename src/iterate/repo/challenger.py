@@ -43,6 +43,6 @@ def _pending() -> bool:
     """Whether the last verdict left the candidate in ``models/candidate`` pending."""
     if not (GATE.is_file() and EVIDENCE.is_file() and bundles.exists(CANDIDATE)):
         return False
-    verdict = read_json(GATE, "the gate stage did not write it")
+    verdict = read_json(GATE, "the evaluate stage did not write it")
     return verdict.get("verdict") == PENDING and \
         (verdict.get("models") or {}).get("candidate") == bundles.read_meta(CANDIDATE)["sha256"]

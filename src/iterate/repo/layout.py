@@ -36,7 +36,7 @@ ADVICE = Path("metrics/advice.json")  # the recommendation alone: what train rea
 PREDICTION_DRIFT = Path("metrics/predictions_drift.json")  # git-ignored: `iterate monitor`'s
 NUMBERS = Path("metrics/numbers")  # the stages' numbers for `dvc metrics diff`
 EVALUATION_PLOTS = Path("plots/evaluation")  # plot data for `dvc plots` (the evaluate stage)
-MONITOR_PLOTS = Path("plots/monitor")  # the drift stage's histories
+MONITOR_PLOTS = Path("plots/monitor")  # the train stage's drift histories
 FIGURES = Path("report/figures")  # the PNGs, drawn by `iterate report` and the loop (git-ignored)
 # What the loop, promote and rollback write and commit (DVC-tracked data is committed as its
 # .dvc / dvc.lock entry); nothing else of the repository is theirs.

@@ -74,7 +74,7 @@ def predict(source: Path, out: Path, chunk_rows: int = CHUNK_ROWS,
 
 def prediction_drift(p) -> dict:
     """Drift of what production has scored (the prediction log of its version) against its
-    training reference: every feature and the score, with the drift stage's statistics.
+    training reference: every feature and the score, with the drift step's statistics.
 
     Labels are not known at scoring time, so the label rate is not compared here.
     """

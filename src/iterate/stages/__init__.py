@@ -1,5 +1,7 @@
-"""One module per DVC stage, named as the stage: parse the paths given in dvc.yaml's ``cmd``,
-read the declared params, call the core, write the outputs. Nothing else."""
+"""One module per DVC stage, named as the stage (prepare, train, evaluate): parse the paths
+given in dvc.yaml's ``cmd``, read the declared params, call the core, write the outputs.
+Nothing else. Two steps have modules of their own, run inside a stage's process (a process
+each would pay for its imports again): drift, train's first step, and gate, evaluate's last."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""drift: compare the newest batch with the baseline's training reference (the production model
-as the iteration began), column by column and for the model's score and the label rate; score
-the baseline on the batch as it arrived (the scores the evaluate stage compares); recommend
-keep, incremental or full; keep both as append-only history across iterations. Their numbers
-(performance, drift share, each column's effect size) go to a file for `dvc metrics`."""
+"""The train stage's first step: production on the newest batch. Compare the batch with the
+baseline's training reference (the production model as the iteration began), column by column
+and for the model's score and the label rate; score the baseline on the batch as it arrived
+(the scores the evaluate stage compares); recommend keep, incremental or full, and let the
+trigger say whether a candidate can pay; keep both as append-only history across iterations.
+Their numbers (performance, drift share, each column's effect size) go to a file for
+`dvc metrics`."""
 
 from __future__ import annotations
 
@@ -12,27 +14,27 @@ from pathlib import Path
 from iterate import params
 from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
-from iterate.stages import run
 
 PARAMS = ("drift", "monitor", "trigger", "explain")
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="drift", description=__doc__)
-    parser.add_argument("holdout", type=Path, help="the newest batch (prepare's holdout)")
-    parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
-    parser.add_argument("drift", type=Path, help="output: every column's scores")
-    parser.add_argument("monitor", type=Path, help="output: performance and recommendation")
-    parser.add_argument("advice", type=Path, help="output: the recommendation alone (train's "
-                        "input: a monitoring number that changes leaves it, and train, as is)")
-    parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
-    parser.add_argument("plots", type=Path, help="output: history CSVs (persistent)")
-    parser.add_argument("scores", type=Path, help="output: the baseline's score of each row")
-    parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
-    parser.add_argument("shuffled", type=Path, help="output: its scores of the holdout sample "
-                        "with each feature shuffled (for permutation importance)")
-    args = parser.parse_args(argv)
-    p = params.load(sections=PARAMS)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The step's outputs, as options of the train stage (its inputs are the stage's own)."""
+    for option, text in (
+            ("--drift", "every column's scores"),
+            ("--monitor", "production's performance and the recommendation"),
+            ("--advice", "the recommendation and the trigger's decision alone (a monitoring "
+                         "number that changes leaves it as is)"),
+            ("--drift-numbers", "their key numbers (DVC metrics)"),
+            ("--history", "the folder of history CSVs (persistent)"),
+            ("--baseline-scores", "the baseline's score of each holdout row"),
+            ("--baseline-shuffled", "its scores of the holdout sample with each feature "
+                                    "shuffled (for permutation importance)")):
+        parser.add_argument(option, type=Path, required=True, help=f"output: {text}")
+
+
+def judge_production(args: argparse.Namespace, p: params.Params) -> None:
+    """Write the step's outputs for ``args.holdout`` against ``args.baseline``."""
     import pandas as pd
 
     from iterate.core import drift, evaluate, importance, policy
@@ -47,10 +49,10 @@ def main(argv: list[str]) -> None:
         write_json(args.advice, {"batch": batch_id, "recommendation": "full", "age": None,
                                  "trigger": {"action": "train", "window": None,
                                              "reason": "no production model yet"}})
-        write_metrics(args.numbers, {})
-        scores.write(args.scores, None)
-        scores.write_shuffled(args.shuffled, None)
-        start_history(args.plots)
+        write_metrics(args.drift_numbers, {})
+        scores.write(args.baseline_scores, None)
+        scores.write_shuffled(args.baseline_shuffled, None)
+        start_history(args.history)
         print("drift: no production model yet; nothing to compare with")
         return
 
@@ -59,8 +61,8 @@ def main(argv: list[str]) -> None:
     reference = bundles.read_reference(args.baseline)
     label = meta["label"]
     current = batch[[*meta["features"], label]].assign(score=production.predict_proba(batch))
-    scores.write(args.scores, current["score"].to_numpy())
-    scores.write_shuffled(args.shuffled, importance.shuffled_scores(
+    scores.write(args.baseline_scores, current["score"].to_numpy())
+    scores.write_shuffled(args.baseline_shuffled, importance.shuffled_scores(
         production.predict_proba, batch, meta["features"], p.explain))
     kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
@@ -84,13 +86,13 @@ def main(argv: list[str]) -> None:
     decision, age = triggered(args, p, batch_id, result, alarm, release)
     write_json(args.advice, {"batch": batch_id, "recommendation": advice["recommendation"],
                              "age": age, "trigger": decision.to_dict()})
-    write_metrics(args.numbers, {
+    write_metrics(args.drift_numbers, {
         "performance": {**evaluate.to_dict(now), "at_promotion": at_promotion,
                         "degraded": int(alarm)},
         "drift": {"share": result["share"], "drifted": len(report.drifted),
                   "tested": report.tested},
         "effect_size": {name: col["effect_size"] for name, col in result["columns"].items()}})
-    write_history(args.plots, batch_id, performance, result)
+    write_history(args.history, batch_id, performance, result)
     value = "n/a (one class only)" if now.value is None else f"{now.value:.4f}"
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {value}; recommendation: "
@@ -106,7 +108,7 @@ def triggered(args: argparse.Namespace, p, batch_id: str, result: dict, alarm: b
     from iterate.core import trigger
     from iterate.repo import bundles
 
-    path = args.plots / "performance.csv"
+    path = args.history / "performance.csv"
     history = pd.read_csv(path, dtype={"batch": str, "version": str}) if path.is_file() \
         else pd.DataFrame(columns=["batch", "degraded", "version"])
     history = history[history["batch"] != batch_id]  # a rerun: this batch's row is not history
@@ -165,6 +167,3 @@ def write_history(folder: Path, batch_id: str, performance: dict, result: dict) 
             continue
         atomic.write_with(path, lambda tmp, merged=merged: merged.to_csv(tmp, index=False))
 
-
-if __name__ == "__main__":
-    run(main)

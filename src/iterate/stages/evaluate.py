@@ -1,8 +1,9 @@
 """evaluate: compare the candidate's and the baseline's scores (the production model as the
 iteration began) on the same holdout, overall and per slice, with the paired CI of each
 difference; write the full results (with the holdout's batch and both models' hashes), their
-numbers for `dvc metrics`, and DVC plot data. The train and drift stages scored the holdout,
-so this stage loads no model."""
+numbers for `dvc metrics`, and DVC plot data; then the gate's verdict on them (the gate step,
+:mod:`iterate.stages.gate`). The train stage scored the holdout with both models, so this stage
+loads no model."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from pathlib import Path
 from iterate import params
 from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
-from iterate.stages import run
+from iterate.stages import gate, run
 
-PARAMS = ("evaluate", "explain")
+PARAMS = ("evaluate", "explain", *gate.PARAMS)
 COMPARED = ("candidate", "production", "delta", "delta_low", "delta_high")  # in dvc metrics
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("candidate", type=Path, help="the candidate's model.json")
     parser.add_argument("baseline", type=Path, help="the baseline bundle (may be empty)")
     parser.add_argument("candidate_scores", type=Path, help="train's scores of the holdout")
-    parser.add_argument("baseline_scores", type=Path, help="drift's scores of the holdout")
+    parser.add_argument("baseline_scores", type=Path, help="the baseline's scores of the holdout")
     parser.add_argument("metrics", type=Path, help="output: overall metrics JSON")
     parser.add_argument("slices", type=Path, help="output: per-slice metrics JSON")
     parser.add_argument("numbers", type=Path, help="output: their key numbers (DVC metrics)")
@@ -35,7 +36,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("evidence", type=Path, help="output: the paired evidence, this holdout's "
                         "rows after the challenger's earlier ones (the gate pools it)")
     parser.add_argument("candidate_shuffled", type=Path, help="train's shuffled scores")
-    parser.add_argument("baseline_shuffled", type=Path, help="drift's shuffled scores")
+    parser.add_argument("baseline_shuffled", type=Path, help="the baseline's shuffled scores")
+    gate.add_arguments(parser)
     args = parser.parse_args(argv)
     loaded = params.load(sections=PARAMS)
     p, explain = loaded.evaluate, loaded.explain
@@ -91,6 +93,7 @@ def main(argv: list[str]) -> None:
     auc = metrics["roc_auc"]
     print(f"evaluate: holdout {holdout_batch}, {len(y)} rows; ROC AUC candidate "
           f"{_fmt(auc['candidate'])}, production {_fmt(auc['production'])}")
+    gate.judge(args, loaded)
 
 
 def numbers(holdout: dict, overall: dict, slices: dict) -> dict:

@@ -1,6 +1,9 @@
-"""train: fit the candidate model, fully on the training window (read in chunks) or
-incrementally from the baseline (the production model as the iteration began), save it as a
-bundle, and score the holdout with it (the scores the evaluate stage compares)."""
+"""train: first judge production on the newest batch (drift, monitoring and the trigger: the
+drift step, :mod:`iterate.stages.drift`), then, when the trigger says a candidate can pay, fit
+it, fully on the training window (read in chunks) or incrementally from the baseline (the
+production model as the iteration began), save it as a bundle, and score the holdout with it
+(the scores the evaluate stage compares). One process for both steps: each would otherwise pay
+for importing scikit-learn."""
 
 from __future__ import annotations
 
@@ -10,34 +13,36 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from iterate import params
-from iterate.stages import run
+from iterate.stages import drift, run
 
 if TYPE_CHECKING:
     from iterate.core.training import Bundle
 
-PARAMS = ("model", "train", "contract", "explain")
+PARAMS = ("model", "train", "contract", *drift.PARAMS)
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="train", description=__doc__)
     parser.add_argument("train", type=Path, help="training rows (prepare's train.parquet)")
+    parser.add_argument("holdout", type=Path, help="the newest batch (prepare's holdout)")
     parser.add_argument("baseline", type=Path, help="the baseline model bundle (may be empty)")
-    parser.add_argument("recommendation", type=Path,
-                        help="the drift stage's advice.json: its recommendation (for auto)")
-    parser.add_argument("out", type=Path, help="folder for the candidate bundle")
-    parser.add_argument("holdout", type=Path, help="prepare's holdout.parquet, to score")
-    parser.add_argument("scores", type=Path, help="output: the candidate's score of each row")
     parser.add_argument("challenger", type=Path, help="the pending challenger (may be empty)")
-    parser.add_argument("shuffled", type=Path, help="output: its scores of the holdout sample "
-                        "with each feature shuffled (for permutation importance)")
+    drift.add_arguments(parser)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="output: the folder of the candidate bundle")
+    parser.add_argument("--scores", type=Path, required=True,
+                        help="output: the candidate's score of each holdout row")
+    parser.add_argument("--shuffled", type=Path, required=True, help="output: its scores of "
+                        "the holdout sample with each feature shuffled")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
+    drift.judge_production(args, p)
 
     from iterate.core import training
     from iterate.repo import bundles, streaming
 
     training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
-    advised = json.loads(args.recommendation.read_text(encoding="utf-8"))
+    advised = json.loads(args.advice.read_text(encoding="utf-8"))
     advice, decision = advised["recommendation"], advised.get("trigger") or {"action": "train"}
     if decision["action"] != "train" and bundles.exists(args.baseline):
         kept = args.challenger if decision["action"] == "challenger" else args.baseline
