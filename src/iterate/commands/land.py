@@ -71,8 +71,9 @@ def say_pinned(pinned: str) -> None:
 def check_input_path(path: Path) -> None:
     if not path.exists():
         raise IterateError(f"{path}: no such file")
-    if not path.is_file():
-        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file")
+    if not path.is_file() and not path.is_dir():
+        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file "
+                           "(or a folder of Parquet parts)")
 
 
 def _say_landed(info, warnings=()) -> None:

@@ -33,6 +33,10 @@ CELL_CHARS = 1000
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256; a folder's: of its parts' names and SHA-256s, in order."""
+    if path.is_dir():
+        listing = "".join(f"{p.name}\0{file_sha256(p)}\n" for p in parts(path))
+        return hashlib.sha256(listing.encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -45,8 +49,37 @@ CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""],
                "encoding": "utf-8", "encoding_errors": "strict", "engine": "c"}
 
 
+def parts(path: Path) -> list[Path]:
+    """The files of a dataset: ``path`` itself, or a folder's Parquet files (``*.parquet``,
+    ``*.pq``; hidden ones skipped) in name order, each one partition."""
+    if not path.is_dir():
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
+                   and p.name.lower().endswith((".parquet", ".pq")))
+    if not found:
+        raise ContractError(f"{path}: a folder without Parquet files (*.parquet); give a folder "
+                            "of Parquet parts, or a CSV or Parquet file")
+    return found
+
+
+def part_rows(path: Path) -> int:
+    """A Parquet file's rows, from its footer (nothing else is read)."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise ContractError(f"{path}: cannot be read as Parquet ({_first_line(exc)}); check "
+                            "the file is complete and in that format") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def read_table(path: Path):
-    """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file."""
+    """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file, or
+    a folder of Parquet parts (:func:`parts`) as one table."""
+    if path.is_dir():
+        return pd.concat([read_table(part) for part in parts(path)], ignore_index=True)
     name = path.name.lower()
     if not name.endswith(READABLE):
         raise ContractError(f"{path}: unknown file type; land a .csv, .csv.gz or .parquet file")
