@@ -4,8 +4,10 @@ processes predict and land decide exactly what the local engine decides, row for
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,7 +21,7 @@ from helpers import full_fit, raw_params, sgd_model, shipped_params, week
 from iterate import params
 from iterate.core import contract
 from iterate.errors import ContractError, IterateError, ParamsError
-from iterate.repo import bundles, prediction_stream, scoring
+from iterate.repo import bundles, landing, prediction_stream, scoring
 
 ROOT = Path(__file__).resolve().parents[1]
 P = shipped_params()
@@ -117,7 +119,7 @@ def local_predict(folder: Path, entry: dict, source: Path, out: Path, log: Path)
 
 # --- nothing imports dask on the local engine ---------------------------------------------
 
-def test_predicting_a_folder_on_the_local_engine_imports_no_dask(model, tmp_path):
+def test_predicting_and_landing_a_folder_on_the_local_engine_imports_no_dask(model, tmp_path):
     folder, entry = model
     source = parquet_folder(tmp_path / "in", week(2, step=7).head(150), [60])
     script = textwrap.dedent(f"""
@@ -136,6 +138,11 @@ def test_predicting_a_folder_on_the_local_engine_imports_no_dask(model, tmp_path
         version, rows = scoring.predict(Path({str(source)!r}), Path("out.csv"), 1000, (),
                                         p.compute)
         assert rows == 150, rows
+        raw = Path({str(tmp_path / "rows")!r})
+        raw.mkdir()
+        (raw / "a.parquet").write_bytes(Path({str(source)!r}, "part-000.parquet").read_bytes())
+        landing.check(landing.read_table(raw), p.contract, [], sha256=landing.file_sha256(raw),
+                      source=str(raw), raw_dir="data/raw")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
         print(loaded)
     """)
@@ -243,3 +250,150 @@ def test_a_worker_refuses_a_model_the_registry_does_not_vouch_for(client, model,
     with pytest.raises(IterateError, match="does not match the registry"):
         partitioned.predict(client, source, tmp_path / "out", 40, [], folder,
                             {**entry, "model_sha256": "0" * 64}, log_folder=tmp_path / "log")
+
+
+# --- landing a big batch -------------------------------------------------------------------
+
+def land_both(client, source: Path, tmp_path: Path, contract_=P.contract):
+    """Land ``source`` with each engine into its own data folders; return both folders."""
+    from iterate.repo import partitioned
+
+    out = {}
+    for engine in ("local", "dask"):
+        raw, quarantine = tmp_path / engine / "raw", tmp_path / engine / "quarantine"
+        raw.mkdir(parents=True)
+        quarantine.mkdir()
+        sha = landing.file_sha256(source)
+        if engine == "local":
+            batch = landing.check(landing.read_table(source), contract_, [], sha256=sha,
+                                  source=str(source), raw_dir=raw)
+            landing.write(batch, raw, quarantine)
+        else:
+            batch = partitioned.check_batch(client, source, contract_, [], sha256=sha,
+                                            raw_dir=raw, staging=tmp_path / "staging")
+            partitioned.write_batch(batch, raw, quarantine)
+        out[engine] = (raw, quarantine, batch)
+    return out
+
+
+def assert_landed_alike(landed):
+    import pyarrow.parquet as pq
+
+    (raw_l, q_l, local), (raw_d, q_d, dask) = landed["local"], landed["dask"]
+    assert dataclasses.replace(dask.info, landed_at="") == dataclasses.replace(
+        local.info, landed_at=""), "same batch name, range, counts and source"
+    assert dask.warnings == local.warnings
+    [file_l], [file_d] = sorted(raw_l.iterdir()), sorted(raw_d.iterdir())
+    assert file_d.name == file_l.name
+    pd.testing.assert_frame_equal(pd.read_parquet(file_d), pd.read_parquet(file_l))
+    assert pq.read_schema(file_d).remove_metadata() == pq.read_schema(file_l).remove_metadata()
+    quarantined_l = sorted(p.name for p in q_l.iterdir())
+    assert sorted(p.name for p in q_d.iterdir()) == quarantined_l
+    for name in quarantined_l:
+        assert (q_d / name).read_bytes() == (q_l / name).read_bytes(), "row for row, reasons"
+
+
+def with_bad_rows(frame: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    broken = frame.copy()
+    broken.loc[rows[0::3], "distance"] = "-1"
+    broken.loc[rows[1::3], "late"] = "7"
+    broken.loc[rows[2::3], "carrier"] = None
+    return broken
+
+
+def test_dask_landing_lands_and_quarantines_the_rows_the_local_engine_does(client, tmp_path):
+    batch = with_bad_rows(week(1, step=4), [3, 50, 51, 400, 401, 402, 699])
+    source = parquet_folder(tmp_path / "in", batch, [100, 400, 401])
+
+    landed = land_both(client, source, tmp_path)
+
+    assert landed["dask"][2].info.quarantined == 7 and landed["dask"][2].ordered
+    assert_landed_alike(landed)
+
+
+def test_parts_whose_times_interleave_land_in_the_local_engine_s_order(client, tmp_path):
+    rows = week(1, step=4)
+    shuffled = with_bad_rows(rows.sample(frac=1, random_state=3).reset_index(drop=True),
+                             [0, 10, 200])
+    source = parquet_folder(tmp_path / "in", shuffled, [150, 300])
+
+    landed = land_both(client, source, tmp_path)
+
+    assert not landed["dask"][2].ordered, "the sorted fallback is what this test covers"
+    assert_landed_alike(landed)
+
+
+def test_more_bad_rows_than_the_quarantine_keeps_note_the_same_rest(client, tmp_path):
+    rows = week(1, step=1).head(1300).reset_index(drop=True)
+    broken = with_bad_rows(rows, list(range(0, 1200)))
+    source = parquet_folder(tmp_path / "in", broken, [500, 1000])
+    loose = dataclasses.replace(P.contract, max_bad_share=1.0, min_rows=10)
+
+    landed = land_both(client, source, tmp_path, loose)
+
+    assert landed["dask"][2].info.quarantined == 1200
+    assert_landed_alike(landed)
+
+
+@pytest.mark.parametrize(("every", "contract_changes"), [
+    (2, {}),  # half the rows bad: over max_bad_share
+    (1000, {"min_rows": 10_000}),  # too few good rows
+])
+def test_dask_landing_refuses_a_batch_with_the_local_engine_s_message(client, tmp_path, every,
+                                                                      contract_changes):
+    from iterate.repo import partitioned
+
+    rows = week(1, step=3)
+    bad = list(range(7, len(rows), every))
+    source = parquet_folder(tmp_path / "in", with_bad_rows(rows, bad), [200, 500])
+    chosen = dataclasses.replace(P.contract, **contract_changes)
+    with pytest.raises(ContractError) as local:
+        landing.check(landing.read_table(source), chosen, [], sha256="x", source=str(source),
+                      raw_dir=tmp_path)
+    with pytest.raises(ContractError) as dask:
+        partitioned.check_batch(client, source, chosen, [], sha256="x", raw_dir=tmp_path,
+                                staging=tmp_path / "staging")
+    assert str(dask.value) == str(local.value)
+    assert "first, row 8: distance: below the minimum 0" in str(dask.value) or every == 1000
+    assert "first, row 8: distance: below the minimum 0" in str(dask.value) or every == 1000
+
+
+@pytest.mark.slow
+def test_iterate_land_with_the_dask_engine_lands_what_the_local_engine_lands(tmp_path):
+    """The command as a user runs it (a LocalCluster of 2 processes started by the command),
+    against the same command on the local engine, in two copies of one repository."""
+    pytest.importorskip("distributed")
+    import os
+
+    from conftest import set_params
+
+    base = tmp_path / "base"
+    base.mkdir()
+    shutil.copy(ROOT / "params.yaml", base)
+    shutil.copy(ROOT / "dvc.yaml", base)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run(["git", "init", "-q"], cwd=base, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=base, env=env, check=True)
+    batch = with_bad_rows(week(1, step=2), [5, 900, 901, 1500])
+    parquet_folder(base / "inbox" / "week1", batch, [1000, 1001])
+    results = {}
+    for engine in ("local", "dask"):
+        root = tmp_path / engine
+        shutil.copytree(base, root, symlinks=True)
+        set_params(root / "params.yaml", {"compute.engine": engine})
+        results[engine] = subprocess.run(
+            [sys.executable, "-m", "iterate.commands.cli", "land", "inbox/week1"], cwd=root,
+            env=env, capture_output=True, text=True)
+
+    for result in results.values():
+        assert result.returncode == 0, result.stderr
+    assert results["dask"].stdout == results["local"].stdout
+    assert "4 bad rows -> data/quarantine/" in results["dask"].stdout
+    assert results["dask"].stderr == "", "no worker logs, no warnings"
+    for folder in ("data/raw", "data/quarantine"):
+        names = sorted(p.name for p in (tmp_path / "local" / folder).iterdir())
+        assert sorted(p.name for p in (tmp_path / "dask" / folder).iterdir()) == names
+    [raw] = (tmp_path / "dask" / "data/raw").glob("*.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(raw),
+                                  pd.read_parquet(tmp_path / "local" / "data/raw" / raw.name))
+    assert not list((tmp_path / "dask" / "data").glob(".land-staging-*")), "staging removed"

@@ -40,9 +40,12 @@ def session(compute: Compute) -> Iterator[Any]:
     distributed = _distributed()
     cluster = None
     if compute.scheduler is None:
+        # no dashboard; the scheduler's small HTTP server (health, metrics) on a free port of
+        # loopback, so two clusters of two commands never collide on 8787
         cluster = distributed.LocalCluster(
             n_workers=compute.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, silence_logs=logging.ERROR)
+            dashboard_address=None, silence_logs=logging.CRITICAL,
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         client = distributed.Client(cluster)
     else:
         try:
@@ -66,12 +69,22 @@ def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
     the items' order. Values in ``shared`` are sent to every worker once (scattered)."""
     distributed = _distributed()
     scattered = {k: client.scatter([v], broadcast=True)[0] for k, v in shared.items()}
-    futures = [client.submit(task, *item, **scattered, pure=False) for item in items]
+    futures = [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
     distributed.wait(futures)
     try:
-        for future in futures:  # the first failing partition, in order
-            if future.status == "error":
-                raise future.exception()
-        return client.gather(futures)
+        results = client.gather(futures)  # a bug in a task (not a refusal) raises here
     finally:
         client.cancel(futures)
+    for refused, value in results:  # the first refused partition, in order
+        if refused:
+            raise value
+    return [value for _, value in results]
+
+
+def _guarded(task: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+    """On the worker: ``task``'s result, or the refusal (an :class:`IterateError`) it raised,
+    returned rather than raised, so the worker logs no traceback for bad input."""
+    try:
+        return False, task(*args, **kwargs)
+    except IterateError as exc:
+        return True, exc

@@ -142,13 +142,28 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
     ``source``).
     """
     where = where or source
+    refuse_landed_content(where, landed, sha256)
+    result = validate(frame, contract, where=where)
+    times = result.good[contract.time_column]
+    info = batch_info(where, contract, landed, times.min(), times.max(), good=len(result.good),
+                      quarantined=len(result.bad), sha256=sha256, source=source,
+                      raw_dir=raw_dir)
+    return Checked(info, result.good, result.bad, result.warnings)
+
+
+def refuse_landed_content(where: str, landed: list[BatchInfo], sha256: str) -> None:
     for batch in landed:
         if batch.sha256 == sha256:
             raise ContractError(f"{where}: already landed as batch {batch.id} (same content); "
                                 "nothing to do")
-    result = validate(frame, contract, where=where)
-    times = result.good[contract.time_column]
-    start, end = times.min().to_pydatetime(), times.max().to_pydatetime()
+
+
+def batch_info(where: str, contract: Contract, landed: list[BatchInfo], first, last, *,
+               good: int, quarantined: int, sha256: str, source: str,
+               raw_dir: str | Path) -> BatchInfo:
+    """The info of a batch whose good rows span ``first`` .. ``last``: refused when that
+    overlaps a landed batch; named by its days (precisely, when that name is taken)."""
+    start, end = first.to_pydatetime(), last.to_pydatetime()
     clash = overlapping(iso(start), iso(end), landed)
     if clash is not None:
         raise ContractError(
@@ -159,12 +174,10 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
     name = batch_id(start, end, timezone=contract.timezone)
     if batch_path(raw_dir, name).exists() or any(b.id == name for b in landed):
         name = batch_id(start, end, precise=True)  # a second batch within the same days
-    info = BatchInfo(
-        id=name, start=iso(start), end=iso(end), rows=len(result.good),
-        quarantined=len(result.bad), sha256=sha256, source=Path(source).name,
-        landed_at=iso(datetime.now(UTC)),
+    return BatchInfo(
+        id=name, start=iso(start), end=iso(end), rows=good, quarantined=quarantined,
+        sha256=sha256, source=Path(source).name, landed_at=iso(datetime.now(UTC)),
     )
-    return Checked(info, result.good, result.bad, result.warnings)
 
 
 def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> BatchInfo:
@@ -195,15 +208,17 @@ def land(frame: pd.DataFrame, contract: Contract, raw_dir: str | Path,
     return checked
 
 
-def bounded_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
+def bounded_quarantine(bad: pd.DataFrame, total: int | None = None) -> pd.DataFrame:
     """The quarantine file's rows: the first :data:`QUARANTINE_ROWS` bad rows, every cell
     defused and cut to :data:`CELL_CHARS` characters with a marker saying how long it was, and
-    a last row whose reason counts the rows not kept."""
+    a last row whose reason counts the rows not kept (of ``total``, default ``len(bad)``: the
+    bad rows of a batch checked in parts, of which only the first are at hand)."""
+    total = len(bad) if total is None else total
     kept = bad.head(QUARANTINE_ROWS).map(lambda v: cut_cell(_defuse_formula(v)))
-    rest = len(bad) - len(kept)
+    rest = total - len(kept)
     if rest:
         note = dict.fromkeys(kept.columns, "")
-        note["reason"] = kept_note(len(bad))
+        note["reason"] = kept_note(total)
         kept = pd.concat([kept, pd.DataFrame([note])], ignore_index=True)
     return kept
 
