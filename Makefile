@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint report bench clean-venv
+.PHONY: help setup setup-dask run test test-fast lint report bench clean-venv
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,16 @@ $(STAMP):
 
 setup: $(STAMP) ## create .venv from the pinned requirements (done by every target that needs it)
 
+# The optional extra `dask` (compute.engine: dask, docs/scale.md) on top: the tests install it,
+# the quickstart (`make run`) does not pay for it. Its own stamp, named by the hash of both locks.
+DASK_STAMP := $(VENV)/.dask-$(shell cat requirements.lock requirements-dask.lock | cksum | cut -d' ' -f1)
+$(DASK_STAMP): | $(STAMP)
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -r requirements.lock \
+		-r requirements-dask.lock
+	@rm -f $(VENV)/.dask-* && touch $@ && echo "the dask extra is installed"
+
+setup-dask: $(DASK_STAMP) ## make setup, and the optional dask extra (requirements-dask.lock)
+
 run: setup ## run the loop on the embedded data: land batches, dvc repro, promote, commit
 	$(BIN)/iterate loop
 
@@ -38,10 +48,10 @@ run: setup ## run the loop on the embedded data: land batches, dvc repro, promot
 # other (worksteal), so the longest files do not serialise the run.
 PYTEST = $(BIN)/python -m pytest -n auto --dist worksteal
 
-test: setup ## run the whole test suite, end-to-end tests included
+test: setup-dask ## run the whole test suite, end-to-end tests included
 	$(PYTEST) --durations=10
 
-test-fast: setup ## run the tests without the slow end-to-end ones
+test-fast: setup-dask ## run the tests without the slow end-to-end ones
 	$(PYTEST) -m "not slow"
 
 lint: setup ## ruff, and the import contract (the layers in src/iterate point one way)
@@ -52,7 +62,7 @@ BASE ?= main
 report: setup ## write report/report.md (+ plots): the gate, metrics, params and data vs BASE (default main)
 	$(BIN)/iterate report --base '$(BASE)'
 
-bench: setup ## run the benchmarks under bench/ (several minutes)
+bench: setup-dask ## run the benchmarks under bench/ (several minutes)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean-venv: ## remove .venv

@@ -483,7 +483,7 @@ REFUSED = {
     "overlapping file": (_overlapping_other_file, f"overlaps landed batch {WEEK1}"),
     "missing file": (_missing_file, "no such file"),
     "unknown extension": (_unknown_extension, "unknown file type"),
-    "a folder": (_a_folder, "not a regular file"),
+    "a folder": (_a_folder, "a folder without Parquet files"),
     "not UTF-8": (_not_utf8, "not UTF-8 text"),
 }
 

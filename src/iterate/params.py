@@ -279,6 +279,22 @@ class Estimate:
     seed: int = field(default=0, metadata=_within(0, SEED_MAX, why="a numpy seed"))
 
 
+SCHEDULER = re.compile(r"tcp://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})")
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where ``iterate predict`` and ``iterate land`` run (docs/scale.md): in this process
+    (``local``), or on a Dask cluster (``dask``, the optional extra): a ``LocalCluster`` of
+    ``workers`` processes started for the command when ``scheduler`` is null, else the team's
+    scheduler at that address."""
+
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str | None = None
+    workers: int = field(default=2, metadata=_within(
+        1, 512, why="processes of the LocalCluster a command starts"))
+
+
 @dataclass(frozen=True)
 class Registry:
     name: str = "model"
@@ -319,6 +335,7 @@ class Params:
     estimate: Estimate = field(default_factory=Estimate)
     trigger: Trigger = field(default_factory=Trigger)
     explain: Explain = field(default_factory=Explain)
+    compute: Compute = field(default_factory=Compute)
 
 
 class SectionGuard:
@@ -367,6 +384,7 @@ def parse(raw: Any) -> Params:
 
 def _check_combinations(p: Params) -> None:
     _check_backtest(p.backtest)
+    _check_compute(p.compute)
     for key, chosen in (("model", p.model), ("backtest.model", p.backtest.model)):
         if chosen is not None and not DOTTED_PATH.fullmatch(chosen.estimator):
             raise ParamsError(f"{key}.estimator", f"{chosen.estimator!r} is not a dotted path "
@@ -404,6 +422,19 @@ def _check_combinations(p: Params) -> None:
     for name, col in c.columns.items():
         if col.min is not None and col.max is not None and col.min > col.max:
             raise ParamsError(f"contract.columns.{name}", "min is greater than max")
+
+
+def _check_compute(c: Compute) -> None:
+    if c.scheduler is None:
+        return
+    match = SCHEDULER.fullmatch(c.scheduler)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ParamsError("compute.scheduler", f"{c.scheduler!r} is not a scheduler address; "
+                          "give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), or null to start a "
+                          "LocalCluster of compute.workers processes")
+    if c.engine != "dask":
+        raise ParamsError("compute.scheduler", "is used only with compute.engine: dask; set "
+                          "the engine to dask, or the scheduler to null")
 
 
 def _check_timezone(name: str) -> None:

@@ -5,7 +5,10 @@ landing pins the baseline (production as it is then) that the next ``dvc repro``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
 from iterate.commands.deploy import locked
@@ -18,7 +21,8 @@ from iterate.repo.layout import (
 
 
 def add_parsers(sub) -> None:
-    land = sub.add_parser("land", help="land batch files (CSV, CSV.gz or Parquet)")
+    land = sub.add_parser("land", help="land batch files (CSV, CSV.gz or Parquet; a folder of "
+                          "Parquet parts is one batch)")
     land.add_argument("files", nargs="+", type=Path)
     land.set_defaults(func=cmd_land)
 
@@ -36,19 +40,35 @@ def add_parsers(sub) -> None:
 def cmd_land(args: argparse.Namespace) -> int:
     from iterate.repo import deploy, landing, store
 
-    with locked(args, "land") as p:
+    with locked(args, "land") as p, contextlib.ExitStack() as stack:
         for path in args.files:
             check_input_path(path)
         landed = store.list_batches(RAW)
+        client = None
+        if p.compute.engine == "dask":  # each file (a folder: each part) a task on the cluster
+            from iterate.repo import cluster, partitioned
+
+            client = stack.enter_context(cluster.session(p.compute))
+            staging = RAW.parent / f".land-staging-{uuid.uuid4().hex}"
+            stack.callback(shutil.rmtree, staging, True)
         checked = []  # every file is checked before any is written: all land, or none
         for path in args.files:
-            batch = landing.check(landing.read_table(path), p.contract,
-                                  landed + [c.info for c in checked],
-                                  sha256=landing.file_sha256(path), source=str(path), raw_dir=RAW)
+            so_far = landed + [c.info for c in checked]
+            if client is None:
+                batch = landing.check(landing.read_table(path), p.contract, so_far,
+                                      sha256=landing.file_sha256(path), source=str(path),
+                                      raw_dir=RAW)
+            else:
+                batch = partitioned.check_batch(client, path, p.contract, so_far,
+                                                sha256=landing.file_sha256(path), raw_dir=RAW,
+                                                staging=staging / str(len(checked)))
             checked.append(batch)
         deploy.verify_production()  # refused before anything is written, not after
         for batch in checked:
-            landing.write(batch, RAW, QUARANTINE)
+            if client is None:
+                landing.write(batch, RAW, QUARANTINE)
+            else:
+                partitioned.write_batch(batch, RAW, QUARANTINE)
             _say_landed(batch.info, batch.warnings)
         deploy.record_landing()
     return 0
@@ -71,8 +91,9 @@ def say_pinned(pinned: str) -> None:
 def check_input_path(path: Path) -> None:
     if not path.exists():
         raise IterateError(f"{path}: no such file")
-    if not path.is_file():
-        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file")
+    if not path.is_file() and not path.is_dir():
+        raise IterateError(f"{path}: not a regular file; give the path of a CSV or Parquet file "
+                           "(or a folder of Parquet parts)")
 
 
 def _say_landed(info, warnings=()) -> None:

@@ -15,9 +15,11 @@ from iterate.repo.layout import (
 
 
 def add_parsers(sub) -> None:
-    predict = sub.add_parser("predict", help="score a CSV or Parquet file with production")
+    predict = sub.add_parser("predict", help="score a CSV or Parquet file (or a folder of "
+                             "Parquet parts) with production")
     predict.add_argument("input", type=Path)
-    predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
+    predict.add_argument("-o", "--output", type=Path, required=True, help="CSV to write (with "
+                         "compute.engine: dask, a folder of CSV parts)")
     predict.set_defaults(func=cmd_predict)
 
     monitor = sub.add_parser("monitor", help="drift of the prediction log against production's "
@@ -71,6 +73,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     with atomic.repo_lock(what="predict", swaps=False):
         recover(p)
         version, rows = scoring.predict(args.input, args.output, p.predict.chunk_rows,
-                                        scoring.logged_context(p.contract))
+                                        scoring.logged_context(p.contract), p.compute)
     print(f"scored {rows} rows with v{version} -> {args.output}")
     return 0

@@ -77,10 +77,37 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
     where : str
         Names the batch in error messages (usually its path).
     """
-    frame = check_columns(frame, contract, where)
-    if frame.empty:
+    checked = check_rows(frame, contract, where)
+    if checked.rows == 0:
         raise ContractError(f"{where}: no data rows (only a header, or nothing); land a file "
                             "with at least one row")
+    good = sort_good(checked.good, contract)
+    bad = checked.bad
+    first = (int(bad["source_row"].iloc[0]), str(bad["reason"].iloc[0])) if len(bad) else None
+    refuse_batch(where, contract, checked.rows, len(bad), first)
+    return Validation(good=good, bad=bad,
+                      warnings=tuple(filter(None, [one_class_warning(contract, good)])))
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """The row-level verdicts on one part of a batch (all of it, or one partition)."""
+
+    rows: int
+    good: pd.DataFrame  # typed, in the part's order (:func:`sort_good` orders them by time)
+    bad: pd.DataFrame  # as they came, plus `source_row` (counting the rows before the part)
+
+
+def check_rows(frame: pd.DataFrame, contract: Contract, where: str,
+               row_offset: int = 0) -> RowCheck:
+    """Check each row of ``frame`` (the columns first, the whole batch's rule): the verdicts the
+    batch-level rules (:func:`refuse_batch`) judge, whether ``frame`` is the batch or one of its
+    parts (its first row being row ``row_offset + 1`` of the batch)."""
+    frame = check_columns(frame, contract, where)
+    if frame.empty:
+        return RowCheck(0, pd.DataFrame(columns=required_columns(contract)),
+                        frame.assign(source_row=pd.Series(dtype="int64"),
+                                     reason=pd.Series(dtype=object)))
     reasons = Reasons(len(frame))
     typed: dict[str, pd.Series] = {}
     typed[contract.time_column], bad_time = parse_times(frame[contract.time_column],
@@ -105,14 +132,16 @@ def validate(frame: pd.DataFrame, contract: Contract, where: str = "batch") -> V
         if not contract.columns[name].nullable:
             good[name] = good[name].astype("int64")
     good[contract.label] = good[contract.label].astype("int64")
-    good = good.sort_values(contract.time_column, kind="stable").reset_index(drop=True)
 
     bad = frame.loc[~ok].copy()
-    bad.insert(0, "source_row", np.flatnonzero(~ok) + 1)
+    bad.insert(0, "source_row", row_offset + np.flatnonzero(~ok) + 1)
     bad["reason"] = reasons.texts[~ok]
-    _refuse_if_mostly_bad(where, contract, len(frame), bad)
-    return Validation(good=good, bad=bad.reset_index(drop=True),
-                      warnings=tuple(filter(None, [one_class_warning(contract, good)])))
+    return RowCheck(len(frame), good, bad.reset_index(drop=True))
+
+
+def sort_good(good: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The good rows in the order they land: by time, ties in their order (stable)."""
+    return good.sort_values(contract.time_column, kind="stable").reset_index(drop=True)
 
 
 def check_features(frame: pd.DataFrame, columns: dict[str, Column], where: str,
@@ -197,27 +226,31 @@ def _check_features(frame: pd.DataFrame, columns: dict[str, Column],
     return typed
 
 
-def _refuse_if_mostly_bad(where: str, contract: Contract, n: int, bad: pd.DataFrame) -> None:
-    share = len(bad) / n
+def refuse_batch(where: str, contract: Contract, n: int, n_bad: int,
+                 first_bad: tuple[int, str] | None) -> None:
+    """Refuse the whole batch of ``n`` rows, ``n_bad`` of them bad (the first one's row number
+    and reason ``first_bad``), when too many are bad or too few are good."""
+    share = n_bad / n
     if share > contract.max_bad_share:
-        first = bad.iloc[0]
+        row, reason = first_bad
         raise ContractError(
-            f"{where}: {len(bad)} of {n} rows break the contract ({share:.0%} > max_bad_share "
-            f"{contract.max_bad_share:.0%}); first, row {first['source_row']}: "
-            f"{first['reason']}. Fix the file, or the contract in params.yaml (that column's "
+            f"{where}: {n_bad} of {n} rows break the contract ({share:.0%} > max_bad_share "
+            f"{contract.max_bad_share:.0%}); first, row {row}: "
+            f"{reason}. Fix the file, or the contract in params.yaml (that column's "
             "rule, or contract.max_bad_share)"
         )
-    if n - len(bad) < max(contract.min_rows, 1):
+    if n - n_bad < max(contract.min_rows, 1):
         raise ContractError(
-            f"{where}: only {n - len(bad)} good rows, fewer than contract.min_rows "
+            f"{where}: only {n - n_bad} good rows, fewer than contract.min_rows "
             f"({contract.min_rows}); land a larger batch or lower contract.min_rows"
         )
 
 
-def one_class_warning(contract: Contract, good: pd.DataFrame) -> str | None:
-    """A warning when the good rows' label holds one class only: such a batch lands and trains
-    later models, but cannot be a holdout (no ROC AUC, no verdict on it)."""
-    present = sorted(good[contract.label].unique().tolist())
+def one_class_warning(contract: Contract, good: pd.DataFrame | set) -> str | None:
+    """A warning when the good rows' label (or the set of its values) holds one class only:
+    such a batch lands and trains later models, but cannot be a holdout (no ROC AUC, no verdict
+    on it)."""
+    present = sorted(good if isinstance(good, set) else good[contract.label].unique().tolist())
     if len(present) != 1:
         return None
     return (f"the label {contract.label!r} holds one class only ({present[0]}); it lands and "

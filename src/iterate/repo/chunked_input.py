@@ -13,13 +13,18 @@ from pathlib import Path
 import pyarrow as pa
 
 from iterate.errors import ContractError
-from iterate.repo.landing import READABLE
+from iterate.repo.landing import READABLE, parts
 
 CSV_BLOCK_BYTES = 4 << 20  # what the CSV reader decodes at a time
 
 
 def chunks(path: Path, rows: int) -> Iterator[pa.RecordBatch]:
-    """The file's rows in order, as record batches of at most ``rows`` rows (none: no rows)."""
+    """The rows of the file (or of a folder's Parquet parts, in name order) in order, as record
+    batches of at most ``rows`` rows (none: no rows)."""
+    if path.is_dir():
+        for part in parts(path):
+            yield from chunks(part, rows)
+        return
     name = path.name.lower()
     if not name.endswith(READABLE):
         raise ContractError(f"{path}: unknown file type; give a .csv, .csv.gz or .parquet file")

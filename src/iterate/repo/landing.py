@@ -33,6 +33,10 @@ CELL_CHARS = 1000
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256; a folder's: of its parts' names and SHA-256s, in order."""
+    if path.is_dir():
+        listing = "".join(f"{p.name}\0{file_sha256(p)}\n" for p in parts(path))
+        return hashlib.sha256(listing.encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -45,8 +49,37 @@ CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""],
                "encoding": "utf-8", "encoding_errors": "strict", "engine": "c"}
 
 
+def parts(path: Path) -> list[Path]:
+    """The files of a dataset: ``path`` itself, or a folder's Parquet files (``*.parquet``,
+    ``*.pq``; hidden ones skipped) in name order, each one partition."""
+    if not path.is_dir():
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_"))
+                   and p.name.lower().endswith((".parquet", ".pq")))
+    if not found:
+        raise ContractError(f"{path}: a folder without Parquet files (*.parquet); give a folder "
+                            "of Parquet parts, or a CSV or Parquet file")
+    return found
+
+
+def part_rows(path: Path) -> int:
+    """A Parquet file's rows, from its footer (nothing else is read)."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise ContractError(f"{path}: cannot be read as Parquet ({_first_line(exc)}); check "
+                            "the file is complete and in that format") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def read_table(path: Path):
-    """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file."""
+    """Read a CSV (as text, so the contract sees exactly what was written) or Parquet file, or
+    a folder of Parquet parts (:func:`parts`) as one table."""
+    if path.is_dir():
+        return pd.concat([read_table(part) for part in parts(path)], ignore_index=True)
     name = path.name.lower()
     if not name.endswith(READABLE):
         raise ContractError(f"{path}: unknown file type; land a .csv, .csv.gz or .parquet file")
@@ -109,13 +142,28 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
     ``source``).
     """
     where = where or source
+    refuse_landed_content(where, landed, sha256)
+    result = validate(frame, contract, where=where)
+    times = result.good[contract.time_column]
+    info = batch_info(where, contract, landed, times.min(), times.max(), good=len(result.good),
+                      quarantined=len(result.bad), sha256=sha256, source=source,
+                      raw_dir=raw_dir)
+    return Checked(info, result.good, result.bad, result.warnings)
+
+
+def refuse_landed_content(where: str, landed: list[BatchInfo], sha256: str) -> None:
     for batch in landed:
         if batch.sha256 == sha256:
             raise ContractError(f"{where}: already landed as batch {batch.id} (same content); "
                                 "nothing to do")
-    result = validate(frame, contract, where=where)
-    times = result.good[contract.time_column]
-    start, end = times.min().to_pydatetime(), times.max().to_pydatetime()
+
+
+def batch_info(where: str, contract: Contract, landed: list[BatchInfo], first, last, *,
+               good: int, quarantined: int, sha256: str, source: str,
+               raw_dir: str | Path) -> BatchInfo:
+    """The info of a batch whose good rows span ``first`` .. ``last``: refused when that
+    overlaps a landed batch; named by its days (precisely, when that name is taken)."""
+    start, end = first.to_pydatetime(), last.to_pydatetime()
     clash = overlapping(iso(start), iso(end), landed)
     if clash is not None:
         raise ContractError(
@@ -126,12 +174,10 @@ def check(frame: pd.DataFrame, contract: Contract, landed: list[BatchInfo], *, s
     name = batch_id(start, end, timezone=contract.timezone)
     if batch_path(raw_dir, name).exists() or any(b.id == name for b in landed):
         name = batch_id(start, end, precise=True)  # a second batch within the same days
-    info = BatchInfo(
-        id=name, start=iso(start), end=iso(end), rows=len(result.good),
-        quarantined=len(result.bad), sha256=sha256, source=Path(source).name,
-        landed_at=iso(datetime.now(UTC)),
+    return BatchInfo(
+        id=name, start=iso(start), end=iso(end), rows=good, quarantined=quarantined,
+        sha256=sha256, source=Path(source).name, landed_at=iso(datetime.now(UTC)),
     )
-    return Checked(info, result.good, result.bad, result.warnings)
 
 
 def write(batch: Checked, raw_dir: str | Path, quarantine_dir: str | Path) -> BatchInfo:
@@ -162,15 +208,17 @@ def land(frame: pd.DataFrame, contract: Contract, raw_dir: str | Path,
     return checked
 
 
-def bounded_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
+def bounded_quarantine(bad: pd.DataFrame, total: int | None = None) -> pd.DataFrame:
     """The quarantine file's rows: the first :data:`QUARANTINE_ROWS` bad rows, every cell
     defused and cut to :data:`CELL_CHARS` characters with a marker saying how long it was, and
-    a last row whose reason counts the rows not kept."""
+    a last row whose reason counts the rows not kept (of ``total``, default ``len(bad)``: the
+    bad rows of a batch checked in parts, of which only the first are at hand)."""
+    total = len(bad) if total is None else total
     kept = bad.head(QUARANTINE_ROWS).map(lambda v: cut_cell(_defuse_formula(v)))
-    rest = len(bad) - len(kept)
+    rest = total - len(kept)
     if rest:
         note = dict.fromkeys(kept.columns, "")
-        note["reason"] = kept_note(len(bad))
+        note["reason"] = kept_note(total)
         kept = pd.concat([kept, pd.DataFrame([note])], ignore_index=True)
     return kept
 

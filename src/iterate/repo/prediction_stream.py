@@ -30,9 +30,12 @@ Score = Callable[[pd.DataFrame, str, int], tuple[pd.DataFrame, pd.DataFrame]]
 
 
 def run(source: Path, out: Path, chunk_rows: int, score: Score,
-        log_folder: Path = PREDICTIONS) -> int:
+        log_folder: Path = PREDICTIONS, *, name: Path | None = None, first_row: int = 0) -> int:
     """Score every row of ``source`` with ``score(frame, where, row_offset)`` (which returns
-    the scored rows and their log rows) into ``out`` and the log; return the rows scored."""
+    the scored rows and their log rows) into ``out`` and the log; return the rows scored.
+
+    ``source`` may be one partition of a dataset: messages then call it ``name`` and count
+    ``first_row`` rows before it."""
     staging = log_folder / f".staging-{uuid.uuid4().hex}"
     rows = 0
 
@@ -45,8 +48,9 @@ def run(source: Path, out: Path, chunk_rows: int, score: Score,
             try:
                 for batch in chunked_input.chunks(source, chunk_rows):
                     frame = batch.to_pandas()
-                    where = f"{source} (rows {rows + 1}..{rows + len(frame)})"
-                    scored, log = score(frame, where, rows)
+                    at = first_row + rows
+                    where = f"{name or source} (rows {at + 1}..{at + len(frame)})"
+                    scored, log = score(frame, where, at)
                     table = _output(batch, scored)
                     if writer is None:
                         schema = table.schema

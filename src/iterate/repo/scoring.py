@@ -9,7 +9,7 @@ import pandas as pd
 
 from iterate.core import contract, training
 from iterate.errors import IterateError
-from iterate.params import Column, Contract
+from iterate.params import Column, Compute, Contract
 from iterate.repo import bundles, deploy, predlog, registry
 from iterate.repo.layout import PREDICTIONS, PRODUCTION
 
@@ -17,12 +17,19 @@ SCHEMA_KEYS = ("dtype", "nullable", "min", "max", "values")
 CHUNK_ROWS = 100_000  # predict.chunk_rows's default
 
 
-def production_bundle() -> tuple[training.Bundle, str]:
-    """The production model, loaded only if its bytes match the registry; and its version."""
+def production_entry() -> dict:
+    """The registry's entry of production (whose bundle is in place), or one line saying
+    there is none yet."""
     entry = registry.current(deploy.read_registry())
     if entry is None or not bundles.exists(PRODUCTION):
         raise IterateError("predict: no production model yet; run `make run` or "
                            "`dvc repro && iterate promote` first")
+    return entry
+
+
+def production_bundle() -> tuple[training.Bundle, str]:
+    """The production model, loaded only if its bytes match the registry; and its version."""
+    entry = production_entry()
     return bundles.load_registered(PRODUCTION, entry), entry["version"]
 
 
@@ -58,13 +65,23 @@ def logged_context(contract: Contract) -> list[str]:
 
 
 def predict(source: Path, out: Path, chunk_rows: int = CHUNK_ROWS,
-            keep: list[str] | tuple[str, ...] = ()) -> tuple[str, int]:
-    """Score ``source`` into ``out`` (CSV) and the prediction log (with the columns ``keep``
-    names, as :func:`score`), ``chunk_rows`` rows at a time (see
-    :mod:`iterate.repo.prediction_stream`); nothing is published when any row breaks the
-    contract."""
+            keep: list[str] | tuple[str, ...] = (), compute: Compute | None = None) -> tuple[
+                str, int]:
+    """Score ``source`` (a file, or a folder of Parquet parts) into ``out`` (CSV) and the
+    prediction log (with the columns ``keep`` names, as :func:`score`), ``chunk_rows`` rows at
+    a time (see :mod:`iterate.repo.prediction_stream`); nothing is published when any row
+    breaks the contract. With ``compute.engine: dask`` each part is a task on the cluster and
+    ``out`` a folder of CSV parts (:mod:`iterate.repo.partitioned`)."""
     from iterate.repo import prediction_stream
 
+    if compute is not None and compute.engine == "dask":
+        from iterate.repo import cluster, partitioned
+
+        entry = production_entry()
+        with cluster.session(compute) as client:
+            rows = partitioned.predict(client, source, out, chunk_rows, list(keep), PRODUCTION,
+                                       entry)
+        return entry["version"], rows
     bundle, version = production_bundle()
     rows = prediction_stream.run(
         source, out, chunk_rows,

@@ -1,0 +1,90 @@
+"""The Dask cluster one command runs on (``compute.engine: dask``; docs/scale.md).
+
+:func:`session` opens it and closes it when the command ends: with ``compute.scheduler`` null a
+``LocalCluster`` of ``compute.workers`` processes (one thread each) on 127.0.0.1, its dashboard
+off; with an address, a client of that running scheduler. Dask is imported here only, and only
+when a session opens, so a command on the local engine never imports it.
+
+:func:`run_in_order` runs one task per partition and returns their results in partition order;
+when tasks fail, the first failing partition's error is raised (what the local engine, reading
+the partitions in order, would have stopped at).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from iterate.errors import IterateError
+from iterate.params import Compute
+
+CONNECT_SECONDS = 10  # a scheduler address that does not answer within this is refused
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise IterateError("compute.engine: dask needs the optional extra `dask`, which is not "
+                           "installed; run `make setup-dask` (or `pip install -e .[dask]`), or "
+                           "set compute.engine: local in params.yaml") from None
+    return distributed
+
+
+@contextmanager
+def session(compute: Compute) -> Iterator[Any]:
+    """A ``distributed.Client`` on the cluster ``compute`` names, closed (with the
+    ``LocalCluster`` it started, if any) when the block ends."""
+    distributed = _distributed()
+    cluster = None
+    if compute.scheduler is None:
+        # no dashboard; the scheduler's small HTTP server (health, metrics) on a free port of
+        # loopback, so two clusters of two commands never collide on 8787
+        cluster = distributed.LocalCluster(
+            n_workers=compute.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, silence_logs=logging.CRITICAL,
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+        client = distributed.Client(cluster)
+    else:
+        try:
+            client = distributed.Client(compute.scheduler, timeout=CONNECT_SECONDS)
+        except (OSError, TimeoutError) as exc:
+            raise IterateError(f"compute.scheduler: cannot reach {compute.scheduler} "
+                               f"({type(exc).__name__}); start the scheduler, check the "
+                               "address in params.yaml, or set it to null for a LocalCluster")\
+                from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
+                 **shared: Any) -> list[Any]:
+    """``task(*item, **shared)`` for every item, each a task on the cluster; the results in
+    the items' order. Values in ``shared`` are sent to every worker once (scattered)."""
+    distributed = _distributed()
+    scattered = {k: client.scatter([v], broadcast=True)[0] for k, v in shared.items()}
+    futures = [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
+    distributed.wait(futures)
+    try:
+        results = client.gather(futures)  # a bug in a task (not a refusal) raises here
+    finally:
+        client.cancel(futures)
+    for refused, value in results:  # the first refused partition, in order
+        if refused:
+            raise value
+    return [value for _, value in results]
+
+
+def _guarded(task: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+    """On the worker: ``task``'s result, or the refusal (an :class:`IterateError`) it raised,
+    returned rather than raised, so the worker logs no traceback for bad input."""
+    try:
+        return False, task(*args, **kwargs)
+    except IterateError as exc:
+        return True, exc
