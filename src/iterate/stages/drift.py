@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from iterate import params
 from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PARAMS = ("drift", "monitor", "trigger", "explain")
 
@@ -33,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(option, type=Path, required=True, help=f"output: {text}")
 
 
-def judge_production(args: argparse.Namespace, p: params.Params) -> None:
-    """Write the step's outputs for ``args.holdout`` against ``args.baseline``."""
+def judge_production(args: argparse.Namespace, p: params.Params) -> pd.DataFrame:
+    """Write the step's outputs for ``args.holdout`` against ``args.baseline``; returns the
+    holdout as read (the training step scores the same rows)."""
     import pandas as pd
 
     from iterate.core import drift, evaluate, importance, policy
@@ -54,7 +59,7 @@ def judge_production(args: argparse.Namespace, p: params.Params) -> None:
         scores.write_shuffled(args.baseline_shuffled, None)
         start_history(args.history)
         print("drift: no production model yet; nothing to compare with")
-        return
+        return batch
 
     production = bundles.load(args.baseline)
     meta = production.meta
@@ -97,6 +102,7 @@ def judge_production(args: argparse.Namespace, p: params.Params) -> None:
     print(f"drift: {len(report.drifted)} of {report.tested} columns drift "
           f"({', '.join(report.drifted) or 'none'}); {metric} {value}; recommendation: "
           f"{advice['recommendation']}; trigger: {decision.action} ({decision.reason})")
+    return batch
 
 
 def triggered(args: argparse.Namespace, p, batch_id: str, result: dict, alarm: bool,

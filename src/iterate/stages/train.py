@@ -16,6 +16,8 @@ from iterate import params
 from iterate.stages import drift, run
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from iterate.core.training import Bundle
 
 PARAMS = ("model", "train", "contract", *drift.PARAMS)
@@ -36,17 +38,16 @@ def main(argv: list[str]) -> None:
                         "the holdout sample with each feature shuffled")
     args = parser.parse_args(argv)
     p = params.load(sections=PARAMS)
-    drift.judge_production(args, p)
-
     from iterate.core import training
     from iterate.repo import bundles, streaming
 
     training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
+    holdout = drift.judge_production(args, p)
     advised = json.loads(args.advice.read_text(encoding="utf-8"))
     advice, decision = advised["recommendation"], advised.get("trigger") or {"action": "train"}
     if decision["action"] != "train" and bundles.exists(args.baseline):
         kept = args.challenger if decision["action"] == "challenger" else args.baseline
-        write_scores(judge_again(kept, args.out), args, p)
+        write_scores(judge_again(kept, args.out), holdout, args, p)
         print(f"train: no new candidate ({decision['reason']}); judging "
               f"{'the pending challenger' if kept == args.challenger else 'production'}")
         return
@@ -64,19 +65,17 @@ def main(argv: list[str]) -> None:
     else:
         candidate = continue_production(args.train, p, production)
     bundles.save(candidate, args.out)
-    write_scores(candidate, args, p)
+    write_scores(candidate, holdout, args, p)
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
 
 
-def write_scores(candidate: Bundle, args: argparse.Namespace, p: params.Params) -> None:
+def write_scores(candidate: Bundle, holdout: pd.DataFrame, args: argparse.Namespace,
+                 p: params.Params) -> None:
     """The candidate's scores of the holdout, and of its sample with each feature shuffled."""
-    import pandas as pd
-
     from iterate.core import importance
     from iterate.repo import scores
 
-    holdout = pd.read_parquet(args.holdout)
     scores.write(args.scores, candidate.predict_proba(holdout))
     scores.write_shuffled(args.shuffled, importance.shuffled_scores(
         candidate.predict_proba, holdout, candidate.meta["features"], p.explain))
