@@ -119,3 +119,30 @@ def test_iterate_monitor_writes_the_estimate_under_its_own_key_and_says_it(
     assert written["estimated"]["versions"][0]["overall"]["roc_auc"]["value"] is not None
     assert "drifted_columns" in written, "the drift part is unchanged"
     assert "estimated ROC AUC v1.0.0 0." in capsys.readouterr().out
+
+
+def test_iterate_monitor_without_traffic_of_production_exits_0_and_still_reports_older_versions(
+        tmp_path, monkeypatch, capsys):
+    """A version just promoted has scored nothing: drift is not judged (one line saying why),
+    and the realised and estimated parts of the traffic of earlier versions are still written."""
+    import json
+
+    from iterate.commands import cli
+    from iterate.repo import predlog
+
+    production_repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    keep_calibration(tmp_path)
+    features = week(3, step=10).drop(columns=["late", "time_hour"]).head(50)
+    predlog.append(predlog.rows(features, np.full(len(features), 0.3), "0.9.0",
+                                predlog.new_ids(len(features))))
+    params_file = Path(__file__).resolve().parents[1] / "params.yaml"
+
+    assert cli.main(["monitor", "-o", "monitor.json", "--params", str(params_file)]) == 0
+
+    written = json.loads(Path("monitor.json").read_text())
+    out = capsys.readouterr().out
+    assert written["logs"] == 0 and "drifted_columns" not in written
+    assert "monitor: drift not judged: no prediction log of v1.0.0" in out
+    assert [v["version"] for v in written["estimated"]["versions"]] == ["0.9.0"]
+    assert "realised: no labels have landed yet" in out

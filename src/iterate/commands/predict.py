@@ -40,11 +40,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     result["realised"] = outcomes.realised(p)
     result["estimated"] = performance_estimate.estimated(p)
     write_json(args.output, result)
-    drifted = result["drifted_columns"]
-    print(f"monitor: {result['rows']} rows scored by v{result['version']} "
-          f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns drift "
-          f"({', '.join(drifted) or 'none'}); recommendation {result['recommendation']} "
-          f"-> {args.output}")
+    if not result["logs"]:
+        print(f"monitor: drift not judged: {result['reason']} -> {args.output}")
+    else:
+        drifted = result["drifted_columns"]
+        print(f"monitor: {result['rows']} rows scored by v{result['version']} "
+              f"({result['logs']} log files): {len(drifted)} of {result['n_tested']} columns "
+              f"drift ({', '.join(drifted) or 'none'}); recommendation "
+              f"{result['recommendation']} -> {args.output}")
     say_realised(result["realised"])
     print(f"monitor: {performance_estimate.summary(result['estimated'])} (before labels, "
           f"{p.estimate.confidence:.0%} intervals)")

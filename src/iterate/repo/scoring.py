@@ -93,15 +93,17 @@ def prediction_drift(p) -> dict:
     """Drift of what production has scored (the prediction log of its version) against its
     training reference: every feature and the score, with the drift step's statistics.
 
-    Labels are not known at scoring time, so the label rate is not compared here.
+    Labels are not known at scoring time, so the label rate is not compared here. When
+    production has scored nothing yet, ``logs`` is 0 and ``reason`` says so (no drift keys).
     """
     from iterate.core import drift, policy
 
     bundle, version = production_bundle()
     logs = predlog.parts(version)
     if not logs:
-        raise IterateError(f"monitor: no prediction log of v{version} in {PREDICTIONS}; score "
-                           "files with `iterate predict` first")
+        return {"version": version, "logs": 0, "rows": 0,
+                "reason": f"no prediction log of v{version} in {PREDICTIONS} yet (`iterate "
+                          "predict FILE` or `iterate serve` write it)"}
     scored = predlog.read(version)
     reference = bundles.read_reference(PRODUCTION)
     kinds = {**drift.kinds_from_schema(bundle.meta["input_schema"]), "score": "numeric"}
