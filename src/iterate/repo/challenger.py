@@ -4,7 +4,8 @@ the challenger's and production's scores, the batch and production's SHA-256).
 
 Like the baseline it is pinned when new data lands, so no stage reads a folder that the loop
 rewrites after ``dvc repro``: the landing copies the last iteration's candidate and evidence in
-when the gate's verdict was ``pending`` (for that candidate), and empties the folder otherwise.
+when the gate's verdict was ``pending`` (for that candidate), and otherwise leaves only a
+``NONE.txt`` saying none is pending.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from iterate.repo.layout import CANDIDATE, CHALLENGER, EVIDENCE, GATE
 
 EVIDENCE_FILE = "evidence.npz"
 PENDING = "pending"
+NONE_FILE = "NONE.txt"  # what the folder holds when no challenger is pending (DVC warns on an
+NONE_TEXT = "No challenger is pending: the last verdict was not `pending`.\n"  # empty folder)
 
 
 def pin() -> str:
@@ -33,6 +36,8 @@ def pin() -> str:
             shutil.copyfile(f, target)
         if keep:
             shutil.copyfile(EVIDENCE, staging / EVIDENCE_FILE)
+        else:
+            (staging / NONE_FILE).write_text(NONE_TEXT, encoding="utf-8")
 
     atomic.build_dir(CHALLENGER, fill)
     atomic.swap_in(CHALLENGER)
