@@ -106,11 +106,14 @@ DEFAULT_ESTIMATOR = "sklearn.ensemble.HistGradientBoostingClassifier"
 class Model:
     """The model :func:`iterate.model.build` makes: ``estimator`` (the dotted path of a
     scikit-learn-compatible classifier) with the keyword arguments ``params``, cut at
-    ``threshold``; ``seed`` is its ``random_state`` when it takes one."""
+    ``threshold`` (a number, or ``max_f1`` / ``base_rate``: chosen when it is trained);
+    ``seed`` is its ``random_state`` when it takes one."""
 
     estimator: str = DEFAULT_ESTIMATOR
     params: dict[str, Any] = field(default_factory=dict)
-    threshold: float = field(default=0.5, metadata=_within(0, 1, low_open=True, high_open=True))
+    # a number, or a rule applied on the training window (iterate.core.threshold)
+    threshold: float | Literal["max_f1", "base_rate"] = field(
+        default=0.5, metadata=_within(0, 1, low_open=True, high_open=True))
     seed: int = field(default=42, metadata=_within(0, SEED_MAX, why="a numpy seed"))
 
 
@@ -494,8 +497,10 @@ def _build(tp: Any, raw: Any, key: str) -> Any:
             try:
                 return _build(option, raw, key)
             except ParamsError as exc:
-                errors.append(exc)
-        raise errors[-1]
+                errors.append((typing.get_origin(option) is Literal, exc))
+        # a word is judged against the words allowed, anything else against the other types
+        said = [exc for words, exc in errors if words == isinstance(raw, str)]
+        raise (said or [errors[-1][1]])[-1]
     if origin is Literal:
         allowed = typing.get_args(tp)
         if raw not in allowed:

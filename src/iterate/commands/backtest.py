@@ -197,7 +197,7 @@ def figure(rows: Any, summary: dict[str, Any]) -> Any:
 
     s = summary["settings"]
     panels = (("roc_auc", "ROC AUC", "ROC AUC\n(higher is better)"),
-              ("f1", "F1", f"F1 at threshold {s['threshold']:g}\n(higher is better)"),
+              ("f1", "F1", f"F1 at threshold {_cut(s['threshold'])}\n(higher is better)"),
               ("log_loss", "log loss", "log loss\n(lower is better)"))
     n = int(rows["batch"].nunique())
     roll = max(1, n // 25)
@@ -242,6 +242,10 @@ def figure(rows: Any, summary: dict[str, Any]) -> Any:
                  f"({b['first_scored'][:10]} .. {b['last_scored'][-10:]}), {s['model']}, "
                  f"refit window {s['window']} batches, first fit on {s['warmup']} batches")
     return fig
+
+
+def _cut(setting: float | str) -> str:
+    return setting if isinstance(setting, str) else f"{setting:g}"
 
 
 def _changes(name: str, info: dict[str, Any]) -> str:

@@ -50,6 +50,7 @@ from iterate.core import (
     policy,
     replay,
     sequential,
+    threshold,
     training,
     trigger,
 )
@@ -219,6 +220,7 @@ class Fitted:
     seconds: float  # CPU seconds of the fit
     rows: int
     reference: pd.DataFrame | None = None
+    cut: float | None = None  # its decision threshold, once asked (Lab.cut)
 
 
 def _fit(x: list[pd.DataFrame], y: list[np.ndarray], indices: tuple[int, ...], model: Model,
@@ -329,6 +331,18 @@ class Lab:
             fitted.reference = sample.assign(**{self.score_column: score})
         return fitted.reference
 
+    def cut(self, fitted: Fitted) -> float:
+        """The model's decision threshold: ``model.threshold``'s number, or its rule applied to
+        the model's in-sample scores of its reference sample, as the loop's training does."""
+        setting = self.s.model.threshold
+        if not isinstance(setting, str):
+            return float(setting)
+        if fitted.cut is None:
+            reference = self.reference(fitted)
+            fitted.cut = threshold.choose(setting, reference[self.s.contract.label].to_numpy(),
+                                          reference[self.score_column].to_numpy())
+        return fitted.cut
+
 
 # --------------------------------------------------------------------------- policies
 
@@ -430,7 +444,8 @@ class Gated(Policy):
             if s.evaluate.slice_column and s.gate.slices is not None:
                 values = lab.batches[t].frame[s.evaluate.slice_column].astype(str).to_numpy()
             evaluation["metrics"], slices = evaluate.candidate_vs_production(
-                lab.y[t], lab.proba(candidate, t), proba, s.model.threshold, s.evaluate, values)
+                lab.y[t], lab.proba(candidate, t), proba,
+                (lab.cut(candidate), lab.cut(self.model)), s.evaluate, values)
         verdict = gate.decide(evaluation, slices, s.gate)
         seconds = time.process_time() - start
         note = "; ".join(verdict.reasons)
@@ -464,7 +479,7 @@ class Loop(Policy):
             return Action(SKIP, gate.skip_reason(one_class), verdict=gate.SKIP)
         start = time.process_time()
         y = lab.y[t]
-        now = evaluate.describe(y, proba, s.model.threshold, confidence=s.evaluate.confidence,
+        now = evaluate.describe(y, proba, lab.cut(self.model), confidence=s.evaluate.confidence,
                                 resamples=s.evaluate.resamples,
                                 seed=s.evaluate.seed)[s.monitor.metric]
         alarm, _ = policy.degradation(s.monitor.metric, now, self.at_promotion,
@@ -493,8 +508,8 @@ class Loop(Policy):
         values = None
         if s.evaluate.slice_column and s.gate.slices is not None:
             values = lab.batches[t].frame[s.evaluate.slice_column].astype(str).to_numpy()
-        metrics, slices = evaluate.candidate_vs_production(y, pc, proba, s.model.threshold,
-                                                           s.evaluate, values)
+        metrics, slices = evaluate.candidate_vs_production(
+            y, pc, proba, (lab.cut(candidate), lab.cut(self.model)), s.evaluate, values)
         evaluation = {"models": {"candidate": candidate.key, "production": self.model.key},
                       "metrics": metrics}
         self.evidence.append((y, pc, proba))
@@ -606,7 +621,6 @@ def _replay(lab: Lab, initial: Fitted,
     settings, batches = lab.s, lab.batches
     policies = {name: KINDS[name](lab, initial) for name in settings.policies}
     steps: dict[str, list[Step]] = {name: [] for name in policies}
-    threshold = settings.model.threshold
     total = len(batches) - settings.warmup
     for t in range(settings.warmup, len(batches)):
         y = lab.y[t]
@@ -614,7 +628,8 @@ def _replay(lab: Lab, initial: Fitted,
         for name, updater in policies.items():
             model = updater.model
             proba = lab.proba(model, t)
-            scores = evaluate.score(y, proba, threshold) if holdout else dict.fromkeys(METRICS)
+            scores = evaluate.score(y, proba, lab.cut(model)) if holdout else \
+                dict.fromkeys(METRICS)
             action = updater.learn(t, proba)  # only now does the policy see batch t's labels
             steps[name].append(Step(
                 batch=t, metrics={m: scores[m] for m in METRICS}, model=model.key,

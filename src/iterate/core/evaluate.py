@@ -80,6 +80,13 @@ def _proba(proba: Any, n: int, name: str) -> np.ndarray:
     return p
 
 
+def cuts(threshold: float | tuple[float, float]) -> tuple[float, float]:
+    """``(candidate's, production's)`` threshold: each model is cut at its own when they differ
+    (a threshold chosen on each one's training window), at one number otherwise."""
+    return (float(threshold[0]), float(threshold[1])) if isinstance(threshold, tuple) else \
+        (float(threshold), float(threshold))
+
+
 def _check_options(threshold: float, confidence: float, resamples: int) -> None:
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}")
@@ -331,7 +338,7 @@ def compare(
     y_true: Any,
     proba_candidate: Any,
     proba_production: Any | None,
-    threshold: float,
+    threshold: float | tuple[float, float],
     *,
     confidence: float = 0.95,
     resamples: int = 1000,
@@ -342,7 +349,7 @@ def compare(
     Parameters
     ----------
     y_true, threshold, confidence, resamples, seed
-        As in :func:`describe`.
+        As in :func:`describe`; ``threshold`` may be a pair, each model's own (:func:`cuts`).
     proba_candidate, proba_production : array, shape (n,)
         Probabilities of class 1 from each model on the same rows. ``proba_production=None``
         (no production model yet) gives the candidate's :func:`describe` Intervals and
@@ -354,26 +361,27 @@ def compare(
         ``{metric: Comparison}`` in ``METRICS`` order; ``delta`` is candidate - production
         (for log_loss and brier a negative delta is an improvement, see ``HIGHER_IS_BETTER``).
     """
+    cut_c, cut_p = cuts(threshold)
     if proba_production is None:
         return {
             k: Comparison(k, iv, NO_INTERVAL, NO_INTERVAL)
             for k, iv in describe(
                 y_true,
                 proba_candidate,
-                threshold,
+                cut_c,
                 confidence=confidence,
                 resamples=resamples,
                 seed=seed,
             ).items()
         }
-    _check_options(threshold, confidence, resamples)
+    _check_options(cut_p, confidence, resamples)
     y = _labels(y_true)
     pc = _proba(proba_candidate, y.size, "proba_candidate")
     pp = _proba(proba_production, y.size, "proba_production")
     z = _z(confidence)
     out: dict[str, Comparison] = {}
 
-    cells = 4 * y + 2 * (pc >= threshold) + (pp >= threshold)
+    cells = 4 * y + 2 * (pc >= cut_c) + (pp >= cut_p)
     counts = np.bincount(cells, minlength=8)
     point_c, point_p = _paired_counts(counts)
     draws_c, draws_p = _paired_counts(_multinomial(counts, resamples, seed))
@@ -404,7 +412,7 @@ def compare_slices(
     proba_candidate: Any,
     proba_production: Any | None,
     slice_values: Any,
-    threshold: float,
+    threshold: float | tuple[float, float],
     *,
     min_rows: int = 100,
     confidence: float = 0.95,
@@ -502,8 +510,8 @@ def to_dict(obj: Any) -> Any:
     raise TypeError(f"to_dict: cannot convert {type(obj).__name__}")
 
 
-def candidate_vs_production(y_true: Any, candidate: Any, production: Any, threshold: float,
-                            options: EvaluateParams,
+def candidate_vs_production(y_true: Any, candidate: Any, production: Any,
+                            threshold: float | tuple[float, float], options: EvaluateParams,
                             slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The candidate against production on the same rows, as the gate reads it.
 

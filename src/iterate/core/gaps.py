@@ -103,8 +103,8 @@ def _interval(point: float, draws: np.ndarray, confidence: float) -> evaluate.In
 
 
 def by_column(y: Any, candidate: Any, production: Any, columns: dict[str, Any],
-              threshold: float, *, known: dict[str, dict[str, Any]], min_rows: int,
-              min_change: float, confidence: float, resamples: int,
+              threshold: float | tuple[float, float], *, known: dict[str, dict[str, Any]],
+              min_rows: int, min_change: float, confidence: float, resamples: int,
               seed: int) -> dict[str, Any]:
     """The gaps block of the evaluation: :func:`compare` of every metric for each column of
     ``columns`` (``{column: each row's group}``), the readings and the gaps that widened.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from iterate.core import batches, estimators
+from iterate.core import batches, estimators, threshold
 from iterate.errors import IterateError
 from iterate.params import Contract, Model, asdict
 
@@ -253,7 +253,7 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
         "mode": mode,
         "note": note,
         "model_params": asdict(model),
-        "threshold": model.threshold,
+        "threshold": None if isinstance(model.threshold, str) else model.threshold,
         "features": contract.features,
         "label": contract.label,
         "trained_batches": trained,
@@ -261,7 +261,19 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
         "seen": seen,
         "parent_sha256": parent,
         "input_schema": schema,
-        "output": {"classes": [0, 1], "probability_of": 1, "threshold": model.threshold},
+        "output": {"classes": [0, 1], "probability_of": 1,
+                   "threshold": None if isinstance(model.threshold, str) else model.threshold},
         "label_rate": float(np.mean(y)) if len(y) else None,
     }
     return Bundle(pipeline=pipeline, meta=meta)
+
+
+def keep_reference(bundle: Bundle, rows: pd.DataFrame, model: Model) -> Bundle:
+    """Keep ``rows`` (training rows: features and label) with the model's scores as its drift
+    reference, and record its decision threshold: ``model.threshold``'s number, or its rule
+    applied to these in-sample scores (:func:`iterate.core.threshold.choose`)."""
+    bundle.reference = rows.assign(score=bundle.predict_proba(rows))
+    cut = threshold.choose(model.threshold, rows[bundle.meta["label"]].to_numpy(),
+                           bundle.reference["score"].to_numpy())
+    bundle.meta["threshold"] = bundle.meta["output"]["threshold"] = cut
+    return bundle

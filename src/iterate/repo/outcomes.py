@@ -106,10 +106,16 @@ def realised(p: Params) -> dict:
     log = predlog.read(columns=[outcomes.PREDICTION_ID, outcomes.SCORED_AT, outcomes.VERSION,
                                 outcomes.SCORE]) if len(record) else record.iloc[:0]
     frame = log.merge(record, on=outcomes.PREDICTION_ID) if len(record) else pd.DataFrame()
-    thresholds = {e["version"]: e["model_params"]["threshold"]
-                  for e in deploy.read_registry() if e["action"] == registry.PROMOTE}
+    entries = deploy.read_registry()
+    thresholds = {e["version"]: e.get("threshold", e["model_params"]["threshold"])
+                  for e in entries if e["action"] == registry.PROMOTE}
+    current = registry.current(entries)
+    # a version the registry does not hold (a shadow): model.threshold, or production's number
+    # when model.threshold is a rule
+    fallback = p.model.threshold if not isinstance(p.model.threshold, str) else \
+        thresholds.get(current["version"]) if current else 0.5
     versions = frame[outcomes.VERSION].astype(str).unique() if len(frame) else []
-    cuts = {v: thresholds.get(v, p.model.threshold) for v in versions}
+    cuts = {v: float(thresholds.get(v, fallback)) for v in versions}
     e = p.evaluate
     return outcomes.realised(frame, cuts, p.labels.bucket, confidence=e.confidence,
                              resamples=e.resamples, seed=e.seed)

@@ -233,5 +233,4 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
     bundle = training.describe(pipeline, "full", note, model, contract, trained=scanned.batch_ids,
                                y=labels, seen=training.seen_range(scanned.batch_ids),
                                schema=training.input_schema(contract, pipeline, scanned.extremes))
-    bundle.reference = scanned.reference.assign(score=bundle.predict_proba(scanned.reference))
-    return bundle
+    return training.keep_reference(bundle, scanned.reference, model)

@@ -59,7 +59,9 @@ def main(argv: list[str]) -> None:
     probas = {"candidate": scores.read(args.candidate_scores, len(y))}
     if production is not None:
         probas["production"] = scores.read(args.baseline_scores, len(y))
-    threshold = candidate["threshold"]
+    cut = {"candidate": candidate["threshold"],  # each model's own (model.threshold's rule)
+           **({"production": production["threshold"]} if production else {})}
+    threshold = (cut["candidate"], cut["production"]) if production else cut["candidate"]
     groups = {c: np.asarray(["nan" if v is None else str(v)
                              for v in holdout.column(c).to_pylist()]) for c in grouped}
     metrics, slices = evaluate.candidate_vs_production(
@@ -81,12 +83,13 @@ def main(argv: list[str]) -> None:
                     "classes": sorted({int(c) for c in y.tolist()})},
         "models": {"candidate": candidate["sha256"],
                    "production": production["sha256"] if production else None},
+        "thresholds": cut,
         "metrics": metrics,
         **explained,
     })
     write_json(args.slices, slices)
     write_metrics(args.numbers, numbers(shape, metrics, slices["values"]))
-    write_plots(args.plots, y, probas, threshold)
+    write_plots(args.plots, y, probas, cut)
     write_evidence(args.evidence, args.challenger, holdout_batch, y, probas,
                    candidate["sha256"], production["sha256"] if production else None)
     write_importance_plots(args.plots, explained["importance"])
@@ -139,15 +142,16 @@ def _savez(path: str, arrays: dict, production: str) -> None:
         np.savez(file, production_sha256=np.array(production), **arrays)
 
 
-def write_plots(folder: Path, y, probas: dict, threshold: float) -> None:
-    """Each model's ROC and precision-recall curves and confusion rows, for ``dvc plots``."""
+def write_plots(folder: Path, y, probas: dict, cut: dict) -> None:
+    """Each model's ROC and precision-recall curves and confusion rows (at its own threshold,
+    ``cut``), for ``dvc plots``."""
     from iterate.repo import plots
 
     for name, proba in probas.items():
         write_json(folder / "roc" / f"{name}.json", {"roc": plots.roc_points(y, proba)})
         write_json(folder / "precision_recall" / f"{name}.json",
                    {"precision_recall": plots.precision_recall_points(y, proba)})
-        rows = plots.confusion_rows(y, proba >= threshold)
+        rows = plots.confusion_rows(y, proba >= cut[name])
         atomic.write_with(folder / "confusion" / f"{name}.csv",
                           lambda tmp, rows=rows: _write_csv(tmp, rows))
 

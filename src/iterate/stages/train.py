@@ -120,9 +120,8 @@ def continue_production(path: Path, p: params.Params, production: Bundle) -> Bun
     plan = training.plan(p.model, rows, production.meta)
     candidate = training.update(plan, p.model, p.contract, production)
     reference = training.reference_sample(rows, p.train.reference_rows, p.model.seed)
-    candidate.reference = reference[[*p.contract.features, p.contract.label]].assign(
-        score=candidate.predict_proba(reference))
-    return candidate
+    return training.keep_reference(candidate, reference[[*p.contract.features, p.contract.label]],
+                                   p.model)
 
 
 if __name__ == "__main__":
