@@ -223,6 +223,8 @@ class Trigger:
     score_psi: float = field(default=0.5, metadata=_within(0, 1e6))  # drift of the score
     alarm_window: int = field(default=1, metadata=_within(
         1, 100_000, why="an alarm's candidate trains on this many newest batches"))
+    alarm_after: int = field(default=2, metadata=_within(
+        1, 100_000, why="an alarm trains a candidate once it held this many batches in a row"))
 
 
 POLICY_NAMES = ("frozen", "full-every-k", "incremental", "drift-triggered", "gated", "loop")

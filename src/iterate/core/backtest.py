@@ -470,12 +470,13 @@ class Loop(Policy):
         self.evidence: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.promoted_at = lab.s.warmup - 1  # the batch after which production went in
         self.at_promotion: float | None = None  # production's metric on its judging holdout
-        self.alarm_since: int | None = None  # the first batch of the current alarm streak
+        self.alarms: list[bool] = []  # the degradation alarm on each judged batch, oldest first
 
     def learn(self, t: int, proba: np.ndarray) -> Action:
         lab, s = self.lab, self.lab.s
         one_class = lab.batches[t].one_class
-        if one_class is not None:
+        if one_class is not None:  # no metric, no alarm: the streak ends, as in the drift step
+            self.alarms.append(False)
             return Action(SKIP, gate.skip_reason(one_class), verdict=gate.SKIP)
         start = time.process_time()
         y = lab.y[t]
@@ -486,14 +487,13 @@ class Loop(Policy):
                                       s.monitor.degradation)
         if self.at_promotion is None:  # the first model was judged on no holdout: its first
             self.at_promotion = now.value
-        self.alarm_since = (self.alarm_since if self.alarm_since is not None else t) if alarm \
-            else None
+        streak = trigger.streak(alarm, reversed(self.alarms))  # as the drift step counts it
+        self.alarms.append(alarm)
         reference = lab.reference(self.model)[lab.score_column].to_numpy()
         c = self.challenger
         decision = trigger.decide(
-            s.trigger, has_production=True, number=t - s.warmup + 1, alarm=alarm,
-            score_psi=drift.psi(reference, proba, s.drift.bins), pending=c is not None,
-            saw_alarm=alarm and c is not None and c.trained[-1] >= self.alarm_since)
+            s.trigger, has_production=True, number=t - s.warmup + 1, streak=streak,
+            score_psi=drift.psi(reference, proba, s.drift.bins), pending=c is not None)
         seconds = time.process_time() - start
         if decision.action == trigger.KEEP:
             return Action(KEEP, decision.reason, check_seconds=seconds)

@@ -120,18 +120,11 @@ def triggered(args: argparse.Namespace, p, batch_id: str, result: dict, alarm: b
     history = history[history["batch"] != batch_id]  # a rerun: this batch's row is not history
     version = release["version"] if release else None
     age = int((history["version"] == version).sum()) + 1 if version else len(history) + 1
-    streak = [batch_id] if alarm else []
-    for batch, degraded in zip(history["batch"][::-1], history["degraded"][::-1], strict=True):
-        if not alarm or str(degraded).lower() not in ("true", "1"):
-            break
-        streak.append(batch)
-    pending = bundles.read_meta(args.challenger) if bundles.exists(args.challenger) else None
-    saw = bool(alarm and pending and pending["trained_batches"] and
-               pending["trained_batches"][-1] >= streak[-1])
     score = result["columns"].get("score", {}).get("effect_size")
     decision = trigger.decide(p.trigger, has_production=True, number=len(history) + 1,
-                              alarm=alarm, score_psi=score, pending=pending is not None,
-                              saw_alarm=saw)
+                              streak=trigger.streak(alarm, history["degraded"][::-1]),
+                              score_psi=score,
+                              pending=bundles.exists(args.challenger))
     return decision, age
 
 
