@@ -208,7 +208,7 @@ class Gate:
     metric: str = "roc_auc"
     alpha: float = field(default=0.05, metadata=_within(0, 1, low_open=True, high_open=True))
     min_gain: float = field(default=0.005, metadata=_within(0, 1e6))
-    max_age: int = field(default=3, metadata=_within(0, 100_000))
+    max_age: int = field(default=2, metadata=_within(0, 100_000))
     max_looks: int = field(default=6, metadata=_within(1, 100_000))
     # the gap between groups (docs/explain.md) of each rule's metric may widen by at most this
     max_gap_increase: float | None = field(default=None, metadata=_within(0, 1e6))
@@ -219,8 +219,8 @@ class Trigger:
     """When a batch trains a candidate at all (:mod:`iterate.core.trigger`)."""
 
     when: Literal["auto", "always"] = "auto"
-    every: int = field(default=8, metadata=_within(1, 100_000))  # the schedule, in batches
-    score_psi: float = field(default=0.5, metadata=_within(0, 1e6))  # drift of the score
+    every: int = field(default=4, metadata=_within(1, 100_000))  # the schedule, in batches
+    score_psi: float = field(default=1.0, metadata=_within(0, 1e6))  # drift of the score
     alarm_window: int = field(default=1, metadata=_within(
         1, 100_000, why="an alarm's candidate trains on this many newest batches"))
     alarm_after: int = field(default=2, metadata=_within(

@@ -200,7 +200,7 @@ def promotion(version: str, candidate_meta: dict[str, Any], evaluation: dict[str
         "kind": candidate_meta["kind"],
         "train_mode": candidate_meta["mode"],
         "model_params": candidate_meta["model_params"],
-        "threshold": candidate_meta["threshold"],  # the number (model_params may hold a rule)
+        "threshold": candidate_meta.get("threshold"),  # the number (model_params may hold a rule)
         "training_data": {**data, "seen": candidate_meta["seen"]},
         "holdout": evaluation.get("holdout"),
         "metrics": evaluation.get("metrics"),
