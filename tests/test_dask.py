@@ -456,3 +456,25 @@ def test_dask_evaluation_gives_the_local_metrics_slices_and_gate_verdict(client,
         return gate.decide(evaluation, slices, P.gate).to_dict()
 
     assert verdict(*got) == verdict(*want)
+
+
+def test_dask_drift_statistics_equal_the_local_drift_report(client, tmp_path):
+    from iterate.core import drift
+    from iterate.repo import distributed_eval
+
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame({"distance": np.round(rng.normal(800, 300, 2500), 0),
+                        "origin": rng.choice(["EWR", "JFK", "LGA"], 2500)})
+    cur = pd.DataFrame({"distance": np.round(rng.normal(900, 320, 1800), 0),
+                        "origin": rng.choice(["EWR", "JFK", "LGA", "BOS"], 1800)})
+    cur.loc[::40, "distance"] = np.nan
+    kinds = {"distance": "numeric", "origin": "categorical"}
+    got = distributed_eval.drift_statistics(
+        client, parquet_folder(tmp_path / "ref", ref, [900]),
+        parquet_folder(tmp_path / "cur", cur, [100, 1000]), kinds, P.drift.bins, drift.PSI_EPS)
+    want = drift.compare(ref, cur, kinds, P.drift)
+    numeric, categorical = want.column("distance"), want.column("origin")
+    assert got["distance"]["statistic"] == pytest.approx(numeric.statistic, abs=1e-12)
+    assert got["distance"]["effect_size"] == pytest.approx(numeric.effect_size, abs=1e-12)
+    assert got["origin"]["statistic"] == pytest.approx(categorical.statistic, rel=1e-12)
+    assert got["origin"]["p_value"] == pytest.approx(categorical.p_value, rel=1e-9)

@@ -292,6 +292,36 @@ def merge_value_counts(a: tuple[np.ndarray, np.ndarray],
     return v, np.bincount(inverse, np.concatenate((a[1], b[1])), v.size).astype(np.int64)
 
 
+def quantiles_from_counts(vc: tuple[np.ndarray, np.ndarray], q: Any) -> np.ndarray:
+    """``np.quantile`` (linear method) of the values merged :func:`value_counts` describe."""
+    values, cum = vc[0], np.cumsum(vc[1])
+    pos = np.asarray(q, dtype=np.float64) * (cum[-1] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, cum[-1] - 1)
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return values[np.searchsorted(cum, i, side="right")]
+
+    return at(lo) + (pos - lo) * (at(hi) - at(lo))
+
+
+def psi_from_value_counts(reference: tuple[np.ndarray, np.ndarray],
+                          current: tuple[np.ndarray, np.ndarray], bins: int,
+                          eps: float) -> float:
+    """:func:`iterate.core.drift.psi` from merged :func:`value_counts`: the reference's inner
+    quantiles as edges (deduplicated), then both samples' counts in those bins."""
+    if not reference[1].sum() or not current[1].sum():
+        return math.nan
+    edges = np.unique(quantiles_from_counts(reference, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+
+    def counts(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        cum = np.concatenate(([0], np.cumsum(vc[1])))
+        below = cum[np.searchsorted(vc[0], edges, side="right")]
+        return np.diff(np.concatenate(([0], below, [cum[-1]])))
+
+    return psi_from_counts(counts(reference), counts(current), eps)
+
+
 def ks_statistic(reference: tuple[np.ndarray, np.ndarray],
                  current: tuple[np.ndarray, np.ndarray]) -> float:
     """The two-sample KS statistic (sup of the ECDFs' gap) from merged :func:`value_counts`."""
@@ -326,3 +356,12 @@ def chi2_from_counts(reference: Mapping[Any, int], current: Mapping[Any, int]) -
         return math.nan
     expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
     return float(np.sum((table - expected) ** 2 / expected))
+
+
+def chi2_p_value(statistic: float, reference: Mapping[Any, int],
+                 current: Mapping[Any, int]) -> float:
+    """The statistic's p-value with k - 1 degrees of freedom (k categories seen)."""
+    from scipy import stats
+
+    k = len({*reference, *current})
+    return math.nan if math.isnan(statistic) else float(stats.chi2.sf(statistic, max(k - 1, 1)))
