@@ -478,3 +478,20 @@ def test_dask_drift_statistics_equal_the_local_drift_report(client, tmp_path):
     assert got["distance"]["effect_size"] == pytest.approx(numeric.effect_size, abs=1e-12)
     assert got["origin"]["statistic"] == pytest.approx(categorical.statistic, rel=1e-12)
     assert got["origin"]["p_value"] == pytest.approx(categorical.p_value, rel=1e-9)
+
+
+def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
+    from iterate.core import evaluate
+    from iterate.repo import distributed_eval
+
+    frame = scored_holdout(1200, seed=9)
+    options = dataclasses.replace(P.evaluate, slice_column="origin", min_slice_rows=100,
+                                  resamples=200)
+    args = (frame["late"].to_numpy(), frame["candidate"].to_numpy(),
+            frame["production"].to_numpy(), 0.4, options, frame["origin"].to_numpy())
+    got = distributed_eval.compare_arrays(params.Compute("dask", None, 2), tmp_path, *args)
+    want = evaluate.candidate_vs_production(*args)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+    assert list(tmp_path.iterdir()) == [], "the staged parts are removed"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -81,14 +82,20 @@ class ScoreCounts:
                            np.bincount(inverse[y], minlength=k))
 
     def merge(self, other: ScoreCounts) -> ScoreCounts:
-        values, inverse = np.unique(np.concatenate((self.values, other.values)),
+        return ScoreCounts.merge_all([self, other])
+
+    @staticmethod
+    def merge_all(counts: list[ScoreCounts]) -> ScoreCounts:
+        """All of them at once (one sort of all the distinct scores, not one per merge)."""
+        values, inverse = np.unique(np.concatenate([c.values for c in counts]),
                                     return_inverse=True)
         k = values.size
-        return ScoreCounts(values,
-                           np.bincount(inverse, np.concatenate((self.neg, other.neg)), k)
-                           .astype(np.int64),
-                           np.bincount(inverse, np.concatenate((self.pos, other.pos)), k)
-                           .astype(np.int64))
+
+        def add(field: str) -> np.ndarray:
+            weights = np.concatenate([getattr(c, field) for c in counts])
+            return np.bincount(inverse, weights, k).astype(np.int64)
+
+        return ScoreCounts(values, add("neg"), add("pos"))
 
 
 @dataclass(frozen=True)
@@ -125,10 +132,17 @@ def summarise(y_true: Any, candidate: Any, production: Any | None, threshold: fl
 
 
 def merge(a: Summary, b: Summary) -> Summary:
-    if a.cells.size != b.cells.size:
+    return merge_all([a, b])
+
+
+def merge_all(parts: list[Summary]) -> Summary:
+    """The summary of all the parts' rows (the score counts merged in one sort)."""
+    if len({p.cells.size for p in parts}) != 1:
         raise ValueError("merge: summaries of one model and of two cannot merge")
-    return Summary(a.cells + b.cells, {k: a.losses[k].merge(b.losses[k]) for k in a.losses},
-                   tuple(x.merge(y) for x, y in zip(a.scores, b.scores, strict=True)))
+    losses = {k: reduce(Moments.merge, [p.losses[k] for p in parts]) for k in parts[0].losses}
+    return Summary(sum(p.cells for p in parts), losses,
+                   tuple(ScoreCounts.merge_all([p.scores[i] for p in parts])
+                         for i in range(len(parts[0].scores))))
 
 
 def _slice_keys(values: Any) -> np.ndarray:
@@ -149,8 +163,12 @@ def summarise_slices(y_true: Any, candidate: Any, production: Any | None, slice_
 
 
 def merge_slices(a: Mapping[str, Summary], b: Mapping[str, Summary]) -> dict[str, Summary]:
-    return {k: merge(a[k], b[k]) if k in a and k in b else a.get(k) or b[k]
-            for k in sorted({*a, *b})}
+    return merge_all_slices([a, b])
+
+
+def merge_all_slices(parts: list[Mapping[str, Summary]]) -> dict[str, Summary]:
+    keys = sorted({k for p in parts for k in p})
+    return {k: merge_all([p[k] for p in parts if k in p]) for k in keys}
 
 
 # --------------------------------------------------------------------------- ROC AUC

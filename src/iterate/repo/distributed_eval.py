@@ -69,8 +69,8 @@ def compare(client: Any, folder: Path, label: str, candidate: str, production: s
     column = options.slice_column
     base = [(p, label, candidate, production, column) for p in parts]
     found = cluster.run_in_order(client, _summarise_part, [(*b, threshold) for b in base])
-    overall = reduce(summaries.merge, [f[0] for f in found])
-    sliced = reduce(summaries.merge_slices, [f[1] for f in found], {})
+    overall = summaries.merge_all([f[0] for f in found])
+    sliced = summaries.merge_all_slices([f[1] for f in found])
     kept = {k: s for k, s in sliced.items() if s.rows >= options.min_slice_rows}
     spreads: tuple[Any, dict] = (None, {})
     if production is not None:
@@ -142,3 +142,43 @@ def drift_statistics(client: Any, reference: Path, current: Path, kinds: dict[st
             out[name] = {"test": "chi2", "statistic": statistic,
                          "p_value": summaries.chi2_p_value(statistic, ref[name], cur[name])}
     return out
+
+
+def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, production: Any | None,
+                   threshold: float, options: Any,
+                   slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`compare` of rows held in memory (the evaluate stage's holdout and scores): written
+    as ``compute.workers`` Parquet parts under ``staging`` (a folder every worker sees), judged
+    on the cluster ``compute`` names, the parts removed after."""
+    import dataclasses
+    import shutil
+    import uuid
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from iterate.repo import cluster
+
+    column = options.slice_column if slice_values is not None else None
+    folder = staging / f".evaluate-parts-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    try:
+        data = {"label": np.asarray(y).astype("int8"), "candidate": np.asarray(candidate)}
+        if production is not None:
+            data["production"] = np.asarray(production)
+        if column:
+            data[column] = np.asarray(slice_values).astype(str)
+        table = pa.table(data)
+        bounds = np.linspace(0, table.num_rows, max(compute.workers, 1) + 1).astype(int)
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+            if b > a:
+                pq.write_table(table.slice(a, b - a), folder / f"part-{i:05d}.parquet")
+        judged = dataclasses.replace(options, slice_column=column)
+        with cluster.session(compute) as client:
+            metrics, slices = compare(client, folder, "label", "candidate",
+                                      "production" if production is not None else None,
+                                      threshold, judged)
+        return metrics, {**slices, "column": options.slice_column}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
