@@ -397,3 +397,101 @@ def test_iterate_land_with_the_dask_engine_lands_what_the_local_engine_lands(tmp
     pd.testing.assert_frame_equal(pd.read_parquet(raw),
                                   pd.read_parquet(tmp_path / "local" / "data/raw" / raw.name))
     assert not list((tmp_path / "dask" / "data").glob(".land-staging-*")), "staging removed"
+
+
+# --- evaluation from mergeable summaries --------------------------------------------------
+
+def scored_holdout(n: int, seed: int) -> pd.DataFrame:
+    """Labels, both models' probabilities (rounded: ties across parts) and a slice column with
+    one value too small to judge."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.35).astype("int8")
+    return pd.DataFrame({
+        "late": y,
+        "candidate": np.clip(np.round(0.25 * y + rng.random(n) * 0.75, 3), 0, 1),
+        "production": np.clip(np.round(0.2 * y + rng.random(n) * 0.8, 2), 0, 1),
+        "origin": np.where(np.arange(n) % 50 == 0, "ZZZ",
+                           np.array(["EWR", "JFK", "LGA"])[rng.integers(0, 3, n)]),
+    })
+
+
+def assert_close(got, want, where: str = "") -> None:
+    """Equal leaves, numbers within 2e-6 (to_dict rounds to 6 decimals: a sum in another order
+    may round the other way at the last digit)."""
+    if isinstance(want, dict):
+        assert sorted(got) == sorted(want), where
+        for k in want:
+            assert_close(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, abs=2e-6), where
+    else:
+        assert got == want, where
+
+
+@pytest.mark.parametrize("with_production", [True, False])
+def test_dask_evaluation_gives_the_local_metrics_slices_and_gate_verdict(client, tmp_path,
+                                                                          with_production):
+    from iterate.core import evaluate, gate
+    from iterate.repo import distributed_eval
+
+    frame = scored_holdout(3000, seed=7)
+    folder = parquet_folder(tmp_path / "scored", frame, [700, 701, 1900])
+    options = dataclasses.replace(P.evaluate, slice_column="origin", resamples=300)
+    production = frame["production"].to_numpy() if with_production else None
+    want = evaluate.candidate_vs_production(
+        frame["late"].to_numpy(), frame["candidate"].to_numpy(), production, 0.5, options,
+        frame["origin"].to_numpy().astype(str))
+    got = distributed_eval.compare(client, folder, "late", "candidate",
+                                   "production" if with_production else None, 0.5, options)
+    assert got[1]["values"]["ZZZ"] is None, "a slice under min_slice_rows is not judged"
+    assert_close(got[0], want[0])
+    assert {k: v for k, v in got[1].items() if k != "values"} == \
+        {k: v for k, v in want[1].items() if k != "values"}
+    assert_close(got[1]["values"], want[1]["values"])
+
+    def verdict(metrics, slices):
+        evaluation = {"holdout": {"classes": [0, 1]}, "metrics": metrics,
+                      "models": {"candidate": "c", "production": "p" if with_production
+                                 else None}}
+        return gate.decide(evaluation, slices, P.gate).to_dict()
+
+    assert verdict(*got) == verdict(*want)
+
+
+def test_dask_drift_statistics_equal_the_local_drift_report(client, tmp_path):
+    from iterate.core import drift
+    from iterate.repo import distributed_eval
+
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame({"distance": np.round(rng.normal(800, 300, 2500), 0),
+                        "origin": rng.choice(["EWR", "JFK", "LGA"], 2500)})
+    cur = pd.DataFrame({"distance": np.round(rng.normal(900, 320, 1800), 0),
+                        "origin": rng.choice(["EWR", "JFK", "LGA", "BOS"], 1800)})
+    cur.loc[::40, "distance"] = np.nan
+    kinds = {"distance": "numeric", "origin": "categorical"}
+    got = distributed_eval.drift_statistics(
+        client, parquet_folder(tmp_path / "ref", ref, [900]),
+        parquet_folder(tmp_path / "cur", cur, [100, 1000]), kinds, P.drift.bins, drift.PSI_EPS)
+    want = drift.compare(ref, cur, kinds, P.drift)
+    numeric, categorical = want.column("distance"), want.column("origin")
+    assert got["distance"]["statistic"] == pytest.approx(numeric.statistic, abs=1e-12)
+    assert got["distance"]["effect_size"] == pytest.approx(numeric.effect_size, abs=1e-12)
+    assert got["origin"]["statistic"] == pytest.approx(categorical.statistic, rel=1e-12)
+    assert got["origin"]["p_value"] == pytest.approx(categorical.p_value, rel=1e-9)
+
+
+def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
+    from iterate.core import evaluate
+    from iterate.repo import distributed_eval
+
+    frame = scored_holdout(1200, seed=9)
+    options = dataclasses.replace(P.evaluate, slice_column="origin", min_slice_rows=100,
+                                  resamples=200)
+    args = (frame["late"].to_numpy(), frame["candidate"].to_numpy(),
+            frame["production"].to_numpy(), 0.4, options, frame["origin"].to_numpy())
+    got = distributed_eval.compare_arrays(params.Compute("dask", None, 2), tmp_path, *args)
+    want = evaluate.candidate_vs_production(*args)
+    assert_close(got[0], want[0])
+    assert_close(got[1], want[1])
+    assert list(tmp_path.iterdir()) == [], "the staged parts are removed"

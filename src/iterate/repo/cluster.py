@@ -68,7 +68,10 @@ def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
     """``task(*item, **shared)`` for every item, each a task on the cluster; the results in
     the items' order. Values in ``shared`` are sent to every worker once (scattered)."""
     distributed = _distributed()
-    scattered = {k: client.scatter([v], broadcast=True)[0] for k, v in shared.items()}
+    # hash=False: a fresh key per call; the same value scattered by the call before (its key
+    # being released as that call ends) would otherwise cancel this call's tasks
+    scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
+                 for k, v in shared.items()}
     futures = [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
     distributed.wait(futures)
     try:

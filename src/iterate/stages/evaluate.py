@@ -17,7 +17,7 @@ from iterate.repo import atomic
 from iterate.repo.jsonfile import write_json, write_metrics
 from iterate.stages import gate, run
 
-PARAMS = ("evaluate", "explain", *gate.PARAMS)
+PARAMS = ("evaluate", "explain", "compute", *gate.PARAMS)
 COMPARED = ("candidate", "production", "delta", "delta_low", "delta_high")  # in dvc metrics
 
 
@@ -64,9 +64,16 @@ def main(argv: list[str]) -> None:
     threshold = (cut["candidate"], cut["production"]) if production else cut["candidate"]
     groups = {c: np.asarray(["nan" if v is None else str(v)
                              for v in holdout.column(c).to_pylist()]) for c in grouped}
-    metrics, slices = evaluate.candidate_vs_production(
-        y, probas["candidate"], probas.get("production"), threshold, p,
-        groups.get(p.slice_column))
+    if loaded.compute.engine == "dask":  # summaries per part on the cluster (docs/scale.md)
+        from iterate.repo import distributed_eval
+
+        metrics, slices = distributed_eval.compare_arrays(
+            loaded.compute, args.metrics.parent, y, probas["candidate"],
+            probas.get("production"), threshold, p, groups.get(p.slice_column))
+    else:
+        metrics, slices = evaluate.candidate_vs_production(
+            y, probas["candidate"], probas.get("production"), threshold, p,
+            groups.get(p.slice_column))
     shuffled = {"candidate": scores.read_shuffled(args.candidate_shuffled, len(y))}
     if production is not None:
         shuffled["production"] = scores.read_shuffled(args.baseline_shuffled, len(y))

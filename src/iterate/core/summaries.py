@@ -1,0 +1,385 @@
+"""The evaluation and drift numbers of :mod:`iterate.core.evaluate` and :mod:`iterate.core.drift`
+from per-partition summaries that merge exactly (the Dask engine's evaluate; docs/scale.md).
+
+Evaluation, in two passes over the partitions:
+
+1. :func:`summarise` of each partition, merged by :func:`merge`: the confusion cells at the
+   threshold (4 for one model, 8 paired), so the multinomial bootstrap with the same seed draws
+   the same resamples; each per-row loss (and the paired difference) as count, mean and sum of
+   squared deviations (Chan's parallel update); each model's scores as value counts of
+   (score, label) -- an exact distributed sort, from which the AUC and its single-model DeLong
+   variance follow, since a row's DeLong component depends only on its score and label.
+2. The paired AUC delta's variance needs each row's difference of the two models' components:
+   :func:`components` turns the merged value counts into lookup tables, and
+   :func:`spread` of each partition (merged by :func:`merge_spreads`) gives that difference's
+   count, mean and squared deviations per class.
+
+:func:`compare` then gives what :func:`iterate.core.evaluate.compare` gives on all the rows:
+the threshold metrics equal, the rest equal up to floating-point summation order (the tests
+hold them to 1e-12). Slices are summaries per slice value (:func:`summarise_slices`).
+
+Drift: PSI from counts on the reference's bin edges (:func:`bin_counts`), chi-squared from
+category counts, KS from merged value counts (:func:`value_counts`, exact).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from iterate.core import evaluate as ev
+from iterate.core.metrics import METRICS
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean and sum of squared deviations of some values (merge: Chan et al.)."""
+
+    n: int
+    mean: float
+    m2: float
+
+    @staticmethod
+    def of(x: np.ndarray) -> Moments:
+        if x.size == 0:
+            return Moments(0, 0.0, 0.0)
+        mean = float(x.mean())
+        return Moments(int(x.size), mean, float(np.sum((x - mean) ** 2)))
+
+    def merge(self, other: Moments) -> Moments:
+        if not other.n:
+            return self
+        if not self.n:
+            return other
+        n = self.n + other.n
+        d = other.mean - self.mean
+        return Moments(n, self.mean + d * other.n / n,
+                       self.m2 + other.m2 + d * d * self.n * other.n / n)
+
+    def var_of_mean(self) -> float:
+        """As :func:`iterate.core.evaluate._var_of_mean` (ddof=1); NaN below 2 values."""
+        return math.nan if self.n < 2 else self.m2 / (self.n - 1) / self.n
+
+
+@dataclass(frozen=True)
+class ScoreCounts:
+    """Distinct scores, sorted, with how many negative and positive rows hold each."""
+
+    values: np.ndarray
+    neg: np.ndarray
+    pos: np.ndarray
+
+    @staticmethod
+    def of(y: np.ndarray, p: np.ndarray) -> ScoreCounts:
+        values, inverse = np.unique(p, return_inverse=True)
+        k = values.size
+        return ScoreCounts(values, np.bincount(inverse[~y], minlength=k),
+                           np.bincount(inverse[y], minlength=k))
+
+    def merge(self, other: ScoreCounts) -> ScoreCounts:
+        return ScoreCounts.merge_all([self, other])
+
+    @staticmethod
+    def merge_all(counts: list[ScoreCounts]) -> ScoreCounts:
+        """All of them at once (one sort of all the distinct scores, not one per merge)."""
+        values, inverse = np.unique(np.concatenate([c.values for c in counts]),
+                                    return_inverse=True)
+        k = values.size
+
+        def add(field: str) -> np.ndarray:
+            weights = np.concatenate([getattr(c, field) for c in counts])
+            return np.bincount(inverse, weights, k).astype(np.int64)
+
+        return ScoreCounts(values, add("neg"), add("pos"))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One partition's (or merged partitions') evaluation summary of one group of rows."""
+
+    cells: np.ndarray  # 4 cells (2*label + predicted) or 8 (4*label + 2*cand + prod)
+    losses: dict[str, Moments]  # "candidate:log_loss", "production:brier", "delta:brier", ...
+    scores: tuple[ScoreCounts, ...]  # candidate's, then production's if any
+
+    @property
+    def rows(self) -> int:
+        return int(self.cells.sum())
+
+
+def summarise(y_true: Any, candidate: Any, production: Any | None, threshold: float) -> Summary:
+    """The summary of these rows (checked as :func:`iterate.core.evaluate.compare` checks)."""
+    y = ev._labels(y_true)
+    pc = ev._proba(candidate, y.size, "proba_candidate")
+    pp = None if production is None else ev._proba(production, y.size, "proba_production")
+    if pp is None:
+        cells = np.bincount(2 * y + (pc >= threshold), minlength=4)
+    else:
+        cells = np.bincount(4 * y + 2 * (pc >= threshold) + (pp >= threshold), minlength=8)
+    loss_c = ev._row_losses(y, pc)
+    losses = {f"candidate:{k}": Moments.of(v) for k, v in loss_c.items()}
+    scores = (ScoreCounts.of(y, pc),)
+    if pp is not None:
+        loss_p = ev._row_losses(y, pp)
+        losses.update({f"production:{k}": Moments.of(v) for k, v in loss_p.items()})
+        losses.update({f"delta:{k}": Moments.of(loss_c[k] - loss_p[k]) for k in loss_c})
+        scores += (ScoreCounts.of(y, pp),)
+    return Summary(cells.astype(np.int64), losses, scores)
+
+
+def merge(a: Summary, b: Summary) -> Summary:
+    return merge_all([a, b])
+
+
+def merge_all(parts: list[Summary]) -> Summary:
+    """The summary of all the parts' rows (the score counts merged in one sort)."""
+    if len({p.cells.size for p in parts}) != 1:
+        raise ValueError("merge: summaries of one model and of two cannot merge")
+    losses = {k: reduce(Moments.merge, [p.losses[k] for p in parts]) for k in parts[0].losses}
+    return Summary(sum(p.cells for p in parts), losses,
+                   tuple(ScoreCounts.merge_all([p.scores[i] for p in parts])
+                         for i in range(len(parts[0].scores))))
+
+
+def _slice_keys(values: Any) -> np.ndarray:
+    v = np.asarray(values)
+    return v.astype(str) if v.dtype == object else v
+
+
+def summarise_slices(y_true: Any, candidate: Any, production: Any | None, slice_values: Any,
+                     threshold: float) -> dict[str, Summary]:
+    """A summary per slice value (``str`` of the value, as
+    :func:`iterate.core.evaluate.compare_slices` groups them)."""
+    y, pc = np.asarray(y_true), np.asarray(candidate)
+    pp = None if production is None else np.asarray(production)
+    keys = np.array([str(u) for u in _slice_keys(slice_values)])
+    return {key: summarise(y[keys == key], pc[keys == key],
+                           None if pp is None else pp[keys == key], threshold)
+            for key in sorted(set(keys.tolist()))}
+
+
+def merge_slices(a: Mapping[str, Summary], b: Mapping[str, Summary]) -> dict[str, Summary]:
+    return merge_all_slices([a, b])
+
+
+def merge_all_slices(parts: list[Mapping[str, Summary]]) -> dict[str, Summary]:
+    keys = sorted({k for p in parts for k in p})
+    return {k: merge_all([p[k] for p in parts if k in p]) for k in keys}
+
+
+# --------------------------------------------------------------------------- ROC AUC
+
+
+@dataclass(frozen=True)
+class Components:
+    """Per distinct score, the DeLong component of a positive row (share of negatives it
+    outranks, ties 1/2) and of a negative row (share of positives outranking it)."""
+
+    values: np.ndarray
+    positive: np.ndarray
+    negative: np.ndarray
+
+    def of(self, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        at = np.searchsorted(self.values, p)
+        return np.where(y, self.positive[at], self.negative[at])
+
+
+def _components(s: ScoreCounts) -> Components | None:
+    m, k = int(s.pos.sum()), int(s.neg.sum())
+    if m == 0 or k == 0:
+        return None
+    neg_below = np.cumsum(s.neg) - s.neg
+    pos_below = np.cumsum(s.pos) - s.pos
+    return Components(s.values, (neg_below + 0.5 * s.neg) / k, 1.0 - (pos_below + 0.5 * s.pos) / m)
+
+
+def components(summary: Summary) -> tuple[Components, ...] | None:
+    """Each model's lookup table (pass 2's input), or None when the rows hold one class."""
+    tables = tuple(_components(s) for s in summary.scores)
+    return None if any(t is None for t in tables) else tables  # type: ignore[return-value]
+
+
+def spread(y_true: Any, candidate: Any, production: Any,
+           tables: tuple[Components, ...]) -> tuple[Moments, Moments]:
+    """Pass 2 of one partition: the paired component difference over its positive and its
+    negative rows."""
+    y = ev._labels(y_true)
+    pc = np.asarray(candidate, dtype=np.float64)
+    pp = np.asarray(production, dtype=np.float64)
+    d = tables[0].of(y, pc) - tables[1].of(y, pp)
+    return Moments.of(d[y]), Moments.of(d[~y])
+
+
+def merge_spreads(a: tuple[Moments, Moments], b: tuple[Moments, Moments]) -> tuple[Moments,
+                                                                                    Moments]:
+    return a[0].merge(b[0]), a[1].merge(b[1])
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> Moments:
+    n = int(weights.sum())
+    mean = float(np.sum(weights * values) / n)
+    return Moments(n, mean, float(np.sum(weights * (values - mean) ** 2)))
+
+
+def _auc_single(s: ScoreCounts, table: Components, z: float) -> ev.Interval:
+    pos, neg = _weighted(table.positive, s.pos), _weighted(table.negative, s.neg)
+    return ev._normal(pos.mean, pos.var_of_mean() + neg.var_of_mean(), z, 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- the comparison
+
+
+def compare(summary: Summary, spreads: tuple[Moments, Moments] | None, *, confidence: float,
+            resamples: int, seed: int | None) -> dict[str, ev.Comparison]:
+    """:func:`iterate.core.evaluate.compare` from the merged summary of all the rows and (with
+    production and both classes) the merged :func:`spread`."""
+    z = ev._z(confidence)
+    paired = summary.cells.size == 8
+    out: dict[str, ev.Comparison] = {}
+    draws = ev._multinomial(summary.cells, resamples, seed)
+    if paired:
+        point_c, point_p = ev._paired_counts(summary.cells)
+        draws_c, draws_p = ev._paired_counts(draws)
+    else:
+        point_c, draws_c = ev._single_counts(summary.cells), ev._single_counts(draws)
+    for k in ev.THRESHOLD_METRICS:
+        cand = ev._interval(point_c[k], *ev._percentile(draws_c[k], confidence))
+        if paired:
+            out[k] = ev.Comparison(
+                k, cand, ev._interval(point_p[k], *ev._percentile(draws_p[k], confidence)),
+                ev._interval(point_c[k] - point_p[k],
+                             *ev._percentile(draws_c[k] - draws_p[k], confidence)))
+        else:
+            out[k] = ev.Comparison(k, cand, ev.NO_INTERVAL, ev.NO_INTERVAL)
+    tables = components(summary)
+    if tables is None:
+        out["roc_auc"] = ev.Comparison("roc_auc", ev.NO_INTERVAL, ev.NO_INTERVAL, ev.NO_INTERVAL)
+    else:
+        singles = [_auc_single(s, t, z) for s, t in zip(summary.scores, tables, strict=True)]
+        delta = ev.NO_INTERVAL
+        if paired and spreads is not None:
+            pos, neg = spreads
+            delta = ev._normal(singles[0].value - singles[1].value,
+                               pos.var_of_mean() + neg.var_of_mean(), z, -1.0, 1.0)
+        out["roc_auc"] = ev.Comparison("roc_auc", singles[0],
+                                       singles[1] if paired else ev.NO_INTERVAL, delta)
+    for k in ev.LOSS_METRICS:
+        sides = [summary.losses.get(f"{side}:{k}") for side in ("candidate", "production",
+                                                                 "delta")]
+        out[k] = ev.Comparison(k, *(ev.NO_INTERVAL if m is None else
+                                    ev._normal(m.mean, m.var_of_mean(), z, -math.inf, math.inf)
+                                    for m in sides))
+    return {k: out[k] for k in METRICS}
+
+
+# --------------------------------------------------------------------------- drift
+
+
+def bin_counts(values: Any, edges: Any) -> np.ndarray:
+    """Counts of the finite ``values`` in the bins (-inf, e0], (e0, e1], ..., (e_last, inf) of
+    the reference's edges (as :func:`iterate.core.drift.psi` bins); counts add over partitions."""
+    a = np.asarray(values, dtype=np.float64).ravel()
+    s = np.sort(a[np.isfinite(a)])
+    below = np.searchsorted(s, np.asarray(edges, dtype=np.float64), side="right")
+    return np.diff(np.concatenate(([0], below, [s.size])))
+
+
+def psi_from_counts(reference: Any, current: Any, eps: float) -> float:
+    """PSI from the reference's and the current rows' merged :func:`bin_counts`."""
+    r, c = np.asarray(reference, dtype=np.float64), np.asarray(current, dtype=np.float64)
+    if not r.sum() or not c.sum():
+        return math.nan
+    pr, pc = np.maximum(r / r.sum(), eps), np.maximum(c / c.sum(), eps)
+    return max(float(np.sum((pc - pr) * np.log(pc / pr))), 0.0)
+
+
+def value_counts(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The finite values' distinct values (sorted) and counts: an exact, mergeable sort."""
+    a = np.asarray(values, dtype=np.float64).ravel()
+    v, n = np.unique(a[np.isfinite(a)], return_counts=True)
+    return v, n.astype(np.int64)
+
+
+def merge_value_counts(a: tuple[np.ndarray, np.ndarray],
+                       b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    v, inverse = np.unique(np.concatenate((a[0], b[0])), return_inverse=True)
+    return v, np.bincount(inverse, np.concatenate((a[1], b[1])), v.size).astype(np.int64)
+
+
+def quantiles_from_counts(vc: tuple[np.ndarray, np.ndarray], q: Any) -> np.ndarray:
+    """``np.quantile`` (linear method) of the values merged :func:`value_counts` describe."""
+    values, cum = vc[0], np.cumsum(vc[1])
+    pos = np.asarray(q, dtype=np.float64) * (cum[-1] - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, cum[-1] - 1)
+
+    def at(i: np.ndarray) -> np.ndarray:
+        return values[np.searchsorted(cum, i, side="right")]
+
+    return at(lo) + (pos - lo) * (at(hi) - at(lo))
+
+
+def psi_from_value_counts(reference: tuple[np.ndarray, np.ndarray],
+                          current: tuple[np.ndarray, np.ndarray], bins: int,
+                          eps: float) -> float:
+    """:func:`iterate.core.drift.psi` from merged :func:`value_counts`: the reference's inner
+    quantiles as edges (deduplicated), then both samples' counts in those bins."""
+    if not reference[1].sum() or not current[1].sum():
+        return math.nan
+    edges = np.unique(quantiles_from_counts(reference, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+
+    def counts(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        cum = np.concatenate(([0], np.cumsum(vc[1])))
+        below = cum[np.searchsorted(vc[0], edges, side="right")]
+        return np.diff(np.concatenate(([0], below, [cum[-1]])))
+
+    return psi_from_counts(counts(reference), counts(current), eps)
+
+
+def ks_statistic(reference: tuple[np.ndarray, np.ndarray],
+                 current: tuple[np.ndarray, np.ndarray]) -> float:
+    """The two-sample KS statistic (sup of the ECDFs' gap) from merged :func:`value_counts`."""
+    if not reference[1].sum() or not current[1].sum():
+        return math.nan
+    grid = np.union1d(reference[0], current[0])
+
+    def ecdf(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        cum = np.concatenate(([0], np.cumsum(vc[1])))
+        return cum[np.searchsorted(vc[0], grid, side="right")] / cum[-1]
+
+    return float(np.max(np.abs(ecdf(reference) - ecdf(current))))
+
+
+def category_counts(values: Any) -> dict[Any, int]:
+    """Counts of each category (missing values left out); counts add over partitions."""
+    out: dict[Any, int] = {}
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def chi2_from_counts(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
+    """The chi-squared statistic of the 2 x k table of merged :func:`category_counts` (no
+    continuity correction, as :mod:`iterate.core.drift`)."""
+    keys = list(dict.fromkeys([*reference, *current]))
+    table = np.array([[reference.get(k, 0) for k in keys], [current.get(k, 0) for k in keys]],
+                     dtype=np.float64)
+    if not table[0].sum() or not table[1].sum():
+        return math.nan
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    return float(np.sum((table - expected) ** 2 / expected))
+
+
+def chi2_p_value(statistic: float, reference: Mapping[Any, int],
+                 current: Mapping[Any, int]) -> float:
+    """The statistic's p-value with k - 1 degrees of freedom (k categories seen)."""
+    from scipy import stats
+
+    k = len({*reference, *current})
+    return math.nan if math.isnan(statistic) else float(stats.chi2.sf(statistic, max(k - 1, 1)))
