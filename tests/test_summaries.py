@@ -29,8 +29,8 @@ def cuts(n: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def merged(y, pc, pp):
-    parts = [summaries.summarise(y[s], pc[s], None if pp is None else pp[s], 0.5)
+def merged(y, pc, pp, threshold=0.5):
+    parts = [summaries.summarise(y[s], pc[s], None if pp is None else pp[s], threshold)
              for s in cuts(len(y))]
     total = reduce(summaries.merge, parts)
     tables = summaries.components(total) if pp is not None else None
@@ -64,6 +64,13 @@ def test_the_threshold_metrics_and_their_bootstrap_are_exactly_equal():
     want, got = evaluate.compare(y, pc, pp, 0.5, **CI), merged(y, pc, pp)
     for metric in evaluate.THRESHOLD_METRICS:
         assert got[metric] == want[metric]
+
+
+def test_each_model_cut_at_its_own_threshold_merges_to_the_local_comparison():
+    y, pc, pp = rows(1500, seed=2)
+    want, got = evaluate.compare(y, pc, pp, (0.3, 0.6), **CI), merged(y, pc, pp, (0.3, 0.6))
+    assert_same(got, want)
+    assert got["f1"] != merged(y, pc, pp)["f1"], "the cuts matter"
 
 
 def test_one_class_rows_have_no_auc_as_the_local_engine():

@@ -111,15 +111,18 @@ class Summary:
         return int(self.cells.sum())
 
 
-def summarise(y_true: Any, candidate: Any, production: Any | None, threshold: float) -> Summary:
-    """The summary of these rows (checked as :func:`iterate.core.evaluate.compare` checks)."""
+def summarise(y_true: Any, candidate: Any, production: Any | None,
+              threshold: float | tuple[float, float]) -> Summary:
+    """The summary of these rows (checked as :func:`iterate.core.evaluate.compare` checks);
+    ``threshold`` may be each model's own (:func:`iterate.core.evaluate.cuts`)."""
+    cut_c, cut_p = ev.cuts(threshold)
     y = ev._labels(y_true)
     pc = ev._proba(candidate, y.size, "proba_candidate")
     pp = None if production is None else ev._proba(production, y.size, "proba_production")
     if pp is None:
-        cells = np.bincount(2 * y + (pc >= threshold), minlength=4)
+        cells = np.bincount(2 * y + (pc >= cut_c), minlength=4)
     else:
-        cells = np.bincount(4 * y + 2 * (pc >= threshold) + (pp >= threshold), minlength=8)
+        cells = np.bincount(4 * y + 2 * (pc >= cut_c) + (pp >= cut_p), minlength=8)
     loss_c = ev._row_losses(y, pc)
     losses = {f"candidate:{k}": Moments.of(v) for k, v in loss_c.items()}
     scores = (ScoreCounts.of(y, pc),)
@@ -151,7 +154,7 @@ def _slice_keys(values: Any) -> np.ndarray:
 
 
 def summarise_slices(y_true: Any, candidate: Any, production: Any | None, slice_values: Any,
-                     threshold: float) -> dict[str, Summary]:
+                     threshold: float | tuple[float, float]) -> dict[str, Summary]:
     """A summary per slice value (``str`` of the value, as
     :func:`iterate.core.evaluate.compare_slices` groups them)."""
     y, pc = np.asarray(y_true), np.asarray(candidate)

@@ -38,7 +38,8 @@ def _read(part: str, label: str, candidate: str, production: str | None,
 
 
 def _summarise_part(part: str, label: str, candidate: str, production: str | None,
-                    slice_column: str | None, threshold: float) -> tuple[Any, dict]:
+                    slice_column: str | None,
+                    threshold: float | tuple[float, float]) -> tuple[Any, dict]:
     """A task: the partition's summary, overall and per slice value."""
     y, pc, pp, keys = _read(part, label, candidate, production, slice_column)
     sliced = {} if keys is None else summaries.summarise_slices(y, pc, pp, keys, threshold)
@@ -59,7 +60,8 @@ def _spread_part(part: str, label: str, candidate: str, production: str, slice_c
 
 
 def compare(client: Any, folder: Path, label: str, candidate: str, production: str | None,
-            threshold: float, options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+            threshold: float | tuple[float, float],
+            options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(metrics, slices)`` of the scored rows in ``folder`` (columns ``label``, ``candidate``,
     ``production`` (or None: no production model) and ``options.slice_column``), as
     :func:`iterate.core.evaluate.candidate_vs_production` gives them."""
@@ -145,7 +147,7 @@ def drift_statistics(client: Any, reference: Path, current: Path, kinds: dict[st
 
 
 def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, production: Any | None,
-                   threshold: float, options: Any,
+                   threshold: float | tuple[float, float], options: Any,
                    slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """:func:`compare` of rows held in memory (the evaluate stage's holdout and scores): written
     as ``compute.workers`` Parquet parts under ``staging`` (a folder every worker sees), judged
