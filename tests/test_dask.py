@@ -495,3 +495,54 @@ def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
     assert list(tmp_path.iterdir()) == [], "the staged parts are removed"
+
+
+# --- the loop, end to end ----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_and_metrics(
+        tmp_path):
+    """Land (contract per partition on the cluster), `dvc repro` (evaluation from merged
+    summaries on the cluster), promote when the gate allows, commit: three iterations in two
+    copies of the template, one per engine, give the same versions, models, verdicts and
+    metrics."""
+    pytest.importorskip("distributed")
+    import yaml
+    from conftest import make_template_repo
+    from helpers import SGD_PARAMS, source_rows
+
+    rows = source_rows(12_500)
+    day = rows["time_hour"].str.slice(8, 10).astype(int)
+    weeks = {n: rows[(day >= first) & (day <= last)].iloc[::2]  # four batches of 3-4 days
+             for n, (first, last) in enumerate(((1, 4), (5, 8), (9, 11), (12, 15)), 1)}
+    seen = {}
+    for engine in ("local", "dask"):
+        repo = make_template_repo(tmp_path / engine)
+        repo.set_params(**SGD_PARAMS, **{"compute.engine": engine, "compute.workers": 2})
+        repo.git("commit", "-qam", f"engine {engine}")
+        for n, frame in weeks.items():
+            frame.to_parquet(tmp_path / engine / f"week{n}.parquet", index=False)
+        verdicts, evaluations = [], []
+        for files in (["week1.parquet", "week2.parquet"], ["week3.parquet"], ["week4.parquet"]):
+            repo.iterate("land", *[str(tmp_path / engine / f) for f in files])
+            repo.dvc("repro")
+            gate = json.loads((repo.path / "metrics/gate.json").read_text())
+            verdicts.append(gate["verdict"])
+            evaluation = json.loads((repo.path / "metrics/evaluation.json").read_text())
+            evaluations.append({k: evaluation[k] for k in ("holdout", "models", "metrics",
+                                                           "thresholds")})
+            if gate["promotable"]:
+                repo.iterate("promote")
+            repo.git("add", "-A")
+            repo.git("commit", "-qm", "iteration", check=False)
+        registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
+        seen[engine] = {
+            "verdicts": verdicts, "evaluations": evaluations,
+            "registry": [(e["version"], e["model_sha256"], e["gate"]["verdict"]) for e in registry]}
+
+    local, dask = seen["local"], seen["dask"]
+    assert local["verdicts"][0] == "no_baseline" and local["registry"], "a version was released"
+    assert dask["verdicts"] == local["verdicts"]
+    assert dask["registry"] == local["registry"], "the same versions of the same models"
+    for got, want in zip(dask["evaluations"], local["evaluations"], strict=True):
+        assert_close(got, want)
