@@ -200,6 +200,13 @@ def test_the_card_names_the_version_and_its_model(entries):
     assert "| roc_auc | 0.6512 | 0.6301 | +0.0211 | [+0.0123, +0.0299] |" in text
 
 
+def test_the_card_says_the_rule_that_chose_the_threshold(entries):
+    entry = {**entries[1], "model_params": {**entries[1]["model_params"], "threshold": "max_f1"}}
+    text = changelog.card(NAME, entry, SCHEMA, {**OUTPUT, "threshold": 0.28713})
+
+    assert "label = probability ≥ 0.2871 (chosen by max_f1 on the training window)" in text
+
+
 def test_the_card_names_the_weakest_slice_and_the_ones_too_small_to_judge(entries):
     text = changelog.card(NAME, entries[1], SCHEMA, OUTPUT)
 

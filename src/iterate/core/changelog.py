@@ -81,7 +81,7 @@ def card(name: str, entry: dict[str, Any], input_schema: dict[str, Any],
              f"SHA-256 `{entry['model_sha256']}`",
              f"- **Training data:** {_data(entry['training_data'])}",
              f"- **Output:** probability of class {output['probability_of']} of "
-             f"{output['classes']}; label = probability ≥ {output['threshold']}", ""]
+             f"{output['classes']}; label = probability ≥ {_cut(output, entry)}", ""]
     if entry.get("metrics"):
         lines += ["## Holdout metrics", ""]
         h = entry["holdout"]
@@ -177,3 +177,12 @@ def _num(value: float | None, signed: bool = False) -> str:
     if signed:
         return f"{value:+.4f}"
     return f"{value:g}" if float(value).is_integer() or abs(value) >= 10 else f"{value:.4f}"
+
+
+def _cut(output: dict, entry: dict) -> str:
+    """The threshold, and the rule that chose it when ``model.threshold`` was one."""
+    rule = (entry.get("model_params") or {}).get("threshold")
+    cut = output["threshold"]
+    if isinstance(rule, str):
+        return f"{cut:.4f} (chosen by {rule} on the training window)"
+    return f"{cut}"
