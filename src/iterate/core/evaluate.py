@@ -374,6 +374,7 @@ def compare(
                 seed=seed,
             ).items()
         }
+    _check_options(cut_c, confidence, resamples)
     _check_options(cut_p, confidence, resamples)
     y = _labels(y_true)
     pc = _proba(proba_candidate, y.size, "proba_candidate")

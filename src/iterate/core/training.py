@@ -247,13 +247,15 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
              trained: list[str], y: np.ndarray, seen: dict[str, Any], schema: dict[str, Any],
              parent: str | None = None) -> Bundle:
     """The bundle of a fitted ``pipeline``: its own batches (``trained``) and the range and
-    count of every batch it has learnt from (``seen``, see :func:`seen_range`)."""
+    count of every batch it has learnt from (``seen``, see :func:`seen_range`). A threshold
+    rule's number is recorded later, by :func:`keep_reference`."""
+    cut = None if isinstance(model.threshold, str) else model.threshold
     meta = {
         "kind": estimators.label(pipeline),
         "mode": mode,
         "note": note,
         "model_params": asdict(model),
-        "threshold": None if isinstance(model.threshold, str) else model.threshold,
+        "threshold": cut,
         "features": contract.features,
         "label": contract.label,
         "trained_batches": trained,
@@ -261,8 +263,7 @@ def describe(pipeline: Any, mode: str, note: str, model: Model, contract: Contra
         "seen": seen,
         "parent_sha256": parent,
         "input_schema": schema,
-        "output": {"classes": [0, 1], "probability_of": 1,
-                   "threshold": None if isinstance(model.threshold, str) else model.threshold},
+        "output": {"classes": [0, 1], "probability_of": 1, "threshold": cut},
         "label_rate": float(np.mean(y)) if len(y) else None,
     }
     return Bundle(pipeline=pipeline, meta=meta)

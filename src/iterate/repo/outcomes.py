@@ -107,8 +107,8 @@ def realised(p: Params) -> dict:
                                 outcomes.SCORE]) if len(record) else record.iloc[:0]
     frame = log.merge(record, on=outcomes.PREDICTION_ID) if len(record) else pd.DataFrame()
     entries = deploy.read_registry()
-    thresholds = {e["version"]: e["model_params"]["threshold"] if e.get("threshold") is None
-                  else e["threshold"] for e in entries if e["action"] == registry.PROMOTE}
+    thresholds = {e["version"]: e.get("threshold") or e["model_params"]["threshold"]
+                  for e in entries if e["action"] == registry.PROMOTE}  # older: no "threshold"
     current = registry.current(entries)
     # a version the registry does not hold (a shadow): model.threshold, or production's number
     # when model.threshold is a rule
