@@ -497,6 +497,52 @@ def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path
     assert list(tmp_path.iterdir()) == [], "the staged parts are removed"
 
 
+# --- a refit streamed over partitions -----------------------------------------------------
+
+def test_a_chain_of_tasks_passes_its_state_in_order_and_stops_at_the_first_refusal(client):
+    from iterate.repo import cluster
+
+    def add(state, item, refuse_at):  # a closure: cloudpickle sends it by value
+        if item == refuse_at:
+            raise IterateError(f"item {item} refused")
+        return [*state, item]
+
+    items = [(i,) for i in range(6)]
+    assert cluster.run_chain(client, add, [], items, refuse_at=None) == list(range(6))
+    with pytest.raises(IterateError, match="item 2 refused"):
+        cluster.run_chain(client, add, [], items, refuse_at=2)
+    assert cluster.run_chain(client, add, ["x"], [], refuse_at=None) == ["x"]
+
+
+def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_path):
+    """train.fit: stream on a LocalCluster of 2 processes (a chain of partial_fit tasks, one
+    per row group and epoch) against the same loop in this process: the same coefficients,
+    to the bit, and the same bundle bytes (so the same SHA-256 in the registry)."""
+    pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from helpers import typed_weeks
+
+    from iterate.repo import streaming
+
+    rows = typed_weeks(9000).reset_index(drop=True)
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=1000)
+    fitted, files = {}, {}
+    for engine in ("local", "dask"):
+        fitted[engine] = streaming.fit_file(path, "streamed", sgd_model(), P.contract, 500,
+                                            epochs=2, compute=params.Compute(engine, None, 2))
+        bundles.save(fitted[engine], tmp_path / engine)
+        files[engine] = {f.name: f.read_bytes() for f in sorted((tmp_path / engine).iterdir())}
+    local, dask = fitted["local"].pipeline[-1], fitted["dask"].pipeline[-1]
+    assert local.t_ == dask.t_ == 1 + 2 * 9000, "every row of every epoch learnt once"
+    assert local.coef_.tobytes() == dask.coef_.tobytes()
+    assert local.intercept_.tobytes() == dask.intercept_.tobytes()
+    assert files["dask"] == files["local"]
+    assert bundles.read_meta(tmp_path / "dask")["sha256"] == \
+        bundles.read_meta(tmp_path / "local")["sha256"]
+
+
 # --- the loop, end to end ----------------------------------------------------------------
 
 @pytest.mark.slow

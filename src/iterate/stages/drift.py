@@ -19,7 +19,7 @@ from iterate.repo.jsonfile import write_json, write_metrics
 if TYPE_CHECKING:
     import pandas as pd
 
-PARAMS = ("drift", "monitor", "trigger", "explain")
+PARAMS = ("drift", "monitor", "trigger", "explain", "compute")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
