@@ -386,3 +386,4 @@ def chi2_p_value(statistic: float, reference: Mapping[Any, int],
 
     k = len({*reference, *current})
     return math.nan if math.isnan(statistic) else float(stats.chi2.sf(statistic, max(k - 1, 1)))
+
