@@ -297,10 +297,10 @@ SCHEDULER = re.compile(r"tcp://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<p
 
 @dataclass(frozen=True)
 class Compute:
-    """Where ``iterate predict`` and ``iterate land`` run (docs/scale.md): in this process
-    (``local``), or on a Dask cluster (``dask``, the optional extra): a ``LocalCluster`` of
-    ``workers`` processes started for the command when ``scheduler`` is null, else the team's
-    scheduler at that address."""
+    """Where ``iterate predict``, ``iterate land``, the evaluate stage, the drift step and
+    ``train.fit: stream`` refits run (docs/scale.md): in this process (``local``), or on a Dask
+    cluster (``dask``, the optional extra): a ``LocalCluster`` of ``workers`` processes started
+    for the command when ``scheduler`` is null, else the team's scheduler at that address."""
 
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
