@@ -9,6 +9,12 @@ logistic classifier (``params.SGD_LOGISTIC``, the one with ``partial_fit``). Eac
 own child process (peak memory is VmHWM); the streamed fits' bundles must be the same bytes.
 
     .venv/bin/python bench/bench_stream_fit.py [--rows 2000000] [--group-rows 250000]
+        [--fit-rows 1000000]
+
+``--fit-rows`` is the transformer's sample (``streaming.FIT_ROWS`` by default): the stage's
+process fits the transformer on that many rows whatever ``train.fit``, so below a window whose
+matrix outweighs that fit, the client's peak is the same for both; a smaller sample shows the
+matrix's part alone.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ def write_train(path: Path, n: int, group_rows: int, p: params.Params) -> None:
     pq.write_table(good.take(rows), path, row_group_size=group_rows)
 
 
-def child(fit: str, engine: str, root: Path) -> dict:
+def child(fit: str, engine: str, root: Path, fit_rows: int) -> dict:
     from contextlib import contextmanager
 
     from iterate.repo import bundles, cluster, streaming
@@ -73,7 +79,7 @@ def child(fit: str, engine: str, root: Path) -> dict:
     cluster.session = measured
     start = time.perf_counter()
     bundle = streaming.fit_file(root / "train.parquet", "bench", model(p), p.contract,
-                                p.train.reference_rows,
+                                p.train.reference_rows, fit_rows,
                                 epochs=p.train.epochs if fit == "stream" else None,
                                 compute=params.Compute(engine, None, 2))
     seconds = time.perf_counter() - start
@@ -87,18 +93,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--group-rows", type=int, default=250_000)
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--fit-rows", type=int, default=None,
+                        help="the transformer's sample (default streaming.FIT_ROWS)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], Path(args.child[2]))))
+        print(json.dumps(child(args.child[0], args.child[1], Path(args.child[2]),
+                               int(args.child[3]))))
         return
+    from iterate.repo import streaming
+
     p = params.load(ROOT / "params.yaml")
+    fit_rows = args.fit_rows or streaming.FIT_ROWS
     root = Path(tempfile.mkdtemp(prefix="bench-stream-fit-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     try:
         write_train(root / "train.parquet", args.rows, args.group_rows, p)
         groups = -(-args.rows // args.group_rows)
-        print(f"{args.rows:,} rows in {groups} row groups; SGD logistic; train.epochs "
+        print(f"{args.rows:,} rows in {groups} row groups; transformer fitted on "
+              f"{min(fit_rows, args.rows):,}; SGD logistic; train.epochs "
               f"{p.train.epochs}; load average {os.getloadavg()[0]:.1f}; "
               f"{os.cpu_count()} cores")
         print("| train.fit | engine | seconds | peak MB (client) | peak MB per worker |")
@@ -106,7 +119,8 @@ def main() -> None:
         shas = {}
         for fit, engine in RUNS:
             r = json.loads(subprocess.run(
-                [sys.executable, __file__, "--child", fit, engine, str(root)], env=env,
+                [sys.executable, __file__, "--child", fit, engine, str(root), str(fit_rows)],
+                env=env,
                 capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
             shas[fit, engine] = r["sha256"]
             workers = ", ".join(f"{m:.0f}" for m in r["workers_mb"]) or "-"

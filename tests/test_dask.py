@@ -600,10 +600,11 @@ def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_p
 @pytest.mark.slow
 def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_and_metrics(
         tmp_path):
-    """Land (contract per partition on the cluster), `dvc repro` (evaluation from merged
-    summaries on the cluster), promote when the gate allows, commit: three iterations in two
-    copies of the template, one per engine, give the same versions, models, verdicts and
-    metrics."""
+    """Land (contract per partition on the cluster), `dvc repro` (the drift step from merged
+    counts, a train.fit: stream refit as a chain of partial_fit tasks and the evaluation from
+    merged summaries, on the cluster), promote when the gate allows, commit: three iterations
+    in two copies of the template, one per engine, give the same versions, models (SHA-256),
+    drift reports, verdicts and metrics."""
     pytest.importorskip("distributed")
     import yaml
     from conftest import make_template_repo
@@ -616,11 +617,12 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
     seen = {}
     for engine in ("local", "dask"):
         repo = make_template_repo(tmp_path / engine)
-        repo.set_params(**SGD_PARAMS, **{"compute.engine": engine, "compute.workers": 2})
+        repo.set_params(**SGD_PARAMS, **{"compute.engine": engine, "compute.workers": 2,
+                                         "train.fit": "stream", "train.epochs": 3})
         repo.git("commit", "-qam", f"engine {engine}")
         for n, frame in weeks.items():
             frame.to_parquet(tmp_path / engine / f"week{n}.parquet", index=False)
-        verdicts, evaluations = [], []
+        verdicts, evaluations, drifts, notes = [], [], [], []
         for files in (["week1.parquet", "week2.parquet"], ["week3.parquet"], ["week4.parquet"]):
             repo.iterate("land", *[str(tmp_path / engine / f) for f in files])
             repo.dvc("repro")
@@ -629,18 +631,24 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
             evaluation = json.loads((repo.path / "metrics/evaluation.json").read_text())
             evaluations.append({k: evaluation[k] for k in ("holdout", "models", "metrics",
                                                            "thresholds")})
+            drifts.append((repo.path / "metrics/drift.json").read_text())
+            notes.append(json.loads((repo.path / "models/candidate/model.json").read_text())
+                         ["note"])
             if gate["promotable"]:
                 repo.iterate("promote")
             repo.git("add", "-A")
             repo.git("commit", "-qm", "iteration", check=False)
         registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
         seen[engine] = {
-            "verdicts": verdicts, "evaluations": evaluations,
+            "verdicts": verdicts, "evaluations": evaluations, "drifts": drifts, "notes": notes,
             "registry": [(e["version"], e["model_sha256"], e["gate"]["verdict"]) for e in registry]}
 
     local, dask = seen["local"], seen["dask"]
     assert local["verdicts"][0] == "no_baseline" and local["registry"], "a version was released"
     assert dask["verdicts"] == local["verdicts"]
     assert dask["registry"] == local["registry"], "the same versions of the same models"
+    assert all("partial_fit: 3 passes over" in note for note in local["notes"]), local["notes"]
+    assert json.loads(local["drifts"][1])["columns"], "production judged from iteration 2"
+    assert dask["drifts"] == local["drifts"], "the same drift reports, byte for byte"
     for got, want in zip(dask["evaluations"], local["evaluations"], strict=True):
         assert_close(got, want)

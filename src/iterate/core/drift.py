@@ -18,8 +18,12 @@ Missing values (None, NaN, NaT; for numeric columns also +-inf) are left out of 
 score; each sample's missing rate is reported. The prediction score and the label can be
 compared like any feature: add them as columns and declare their kind (``"numeric"`` and
 ``"categorical"``). The thresholds are params' ``drift`` section (:class:`iterate.params.Drift`,
-validated there). Only numpy, pandas and scipy are imported; no file I/O. What to do about a
-drift report is :mod:`iterate.core.policy`'s job.
+validated there). Only numpy, pandas and scipy are imported (and the mergeable counts of
+:mod:`iterate.core.summaries`); no file I/O. What to do about a drift report is
+:mod:`iterate.core.policy`'s job.
+
+:func:`report_of_counts` gives the report of :func:`compare` from each column's counts merged
+over partitions (:class:`ColumnCounts`; the Dask engine's drift step).
 """
 
 from __future__ import annotations
@@ -454,6 +458,7 @@ def report(kinds: Mapping[str, str], rows: list[dict[str, Any]],
     return DriftReport(columns=columns, drifted=drifted, share=share,
                        dataset_drift=bool(tested and share >= options.share_threshold),
                        options=options)
+
 
 # --------------------------------------------------------------------------- from merged counts
 
