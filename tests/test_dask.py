@@ -566,10 +566,12 @@ def test_a_chain_of_tasks_passes_its_state_in_order_and_stops_at_the_first_refus
     assert cluster.run_chain(client, add, ["x"], [], refuse_at=None) == ["x"]
 
 
-def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_path):
+def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_path,
+                                                                          monkeypatch):
     """train.fit: stream on a LocalCluster of 2 processes (a chain of partial_fit tasks, one
     per row group and epoch) against the same loop in this process: the same coefficients,
-    to the bit, and the same bundle bytes (so the same SHA-256 in the registry)."""
+    to the bit, and the same bundle bytes (so the same SHA-256 in the registry). On the
+    cluster this process never reads a row group: the rows stay on the workers."""
     pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -582,6 +584,11 @@ def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_p
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=1000)
     fitted, files = {}, {}
     for engine in ("local", "dask"):
+        if engine == "dask":
+            def refused(*args, **kwargs):
+                raise AssertionError("the client read a row group")
+
+            monkeypatch.setattr(pq.ParquetFile, "read_row_group", refused)
         fitted[engine] = streaming.fit_file(path, "streamed", sgd_model(), P.contract, 500,
                                             epochs=2, compute=params.Compute(engine, None, 2))
         bundles.save(fitted[engine], tmp_path / engine)
