@@ -508,26 +508,78 @@ def test_on_the_grid_the_dask_auc_is_within_its_reported_bound_of_the_exact_auc(
         assert_close(metrics[metric], want[metric], metric)
 
 
-def test_dask_drift_statistics_equal_the_local_drift_report(client, tmp_path):
+@pytest.mark.parametrize("rows", [(2500, 1800), (14000, 12000)], ids=["exact-ks", "asymp-ks"])
+def test_dask_drift_statistics_give_the_local_drift_report(client, tmp_path, rows):
+    """Every number of the report from counts merged over parts (ties, missing values and a
+    new category across them), KS p-values on both sides of scipy's exact limit."""
     from iterate.core import drift
-    from iterate.repo import distributed_eval
+    from iterate.repo import distributed_drift
 
+    n_ref, n_cur = rows
     rng = np.random.default_rng(11)
-    ref = pd.DataFrame({"distance": np.round(rng.normal(800, 300, 2500), 0),
-                        "origin": rng.choice(["EWR", "JFK", "LGA"], 2500)})
-    cur = pd.DataFrame({"distance": np.round(rng.normal(900, 320, 1800), 0),
-                        "origin": rng.choice(["EWR", "JFK", "LGA", "BOS"], 1800)})
+    ref = pd.DataFrame({"distance": np.round(rng.normal(800, 300, n_ref), 0),
+                        "temp": rng.normal(5, 3, n_ref),
+                        "origin": rng.choice(["EWR", "JFK", "LGA"], n_ref),
+                        "late": (rng.random(n_ref) < 0.25).astype("int8")})
+    cur = pd.DataFrame({"distance": np.round(rng.normal(900, 320, n_cur), 0),
+                        "temp": rng.normal(5.05, 3, n_cur),
+                        "origin": rng.choice(["EWR", "JFK", "LGA", "BOS"], n_cur),
+                        "late": (rng.random(n_cur) < 0.3).astype("int8")})
     cur.loc[::40, "distance"] = np.nan
-    kinds = {"distance": "numeric", "origin": "categorical"}
-    got = distributed_eval.drift_statistics(
-        client, parquet_folder(tmp_path / "ref", ref, [900]),
-        parquet_folder(tmp_path / "cur", cur, [100, 1000]), kinds, P.drift.bins, drift.PSI_EPS)
+    cur.loc[::70, "origin"] = None
+    kinds = {"distance": "numeric", "temp": "numeric", "origin": "categorical",
+             "late": "categorical"}
+    got = distributed_drift.drift_statistics(
+        client, parquet_folder(tmp_path / "ref", ref, [n_ref // 3]),
+        parquet_folder(tmp_path / "cur", cur, [100, n_cur // 2]), kinds, P.drift)
     want = drift.compare(ref, cur, kinds, P.drift)
-    numeric, categorical = want.column("distance"), want.column("origin")
-    assert got["distance"]["statistic"] == pytest.approx(numeric.statistic, abs=1e-12)
-    assert got["distance"]["effect_size"] == pytest.approx(numeric.effect_size, abs=1e-12)
-    assert got["origin"]["statistic"] == pytest.approx(categorical.statistic, rel=1e-12)
-    assert got["origin"]["p_value"] == pytest.approx(categorical.p_value, rel=1e-9)
+    assert drift.to_dict(got) == drift.to_dict(want)
+    for name in ("distance", "origin", "late"):  # to the bit (the tests' p-values too)
+        for score in ("statistic", "p_value", "p_value_corrected", "effect_size"):
+            assert getattr(got.column(name), score) == getattr(want.column(name), score)
+    assert want.drifted and want.column("origin").unseen_categories == ["BOS"]
+
+
+def test_the_drift_step_on_the_dask_engine_writes_the_local_engine_s_files(model, tmp_path,
+                                                                          monkeypatch):
+    """The train stage's drift step (production judged on the newest batch) with
+    compute.engine: dask on a LocalCluster of 2 processes: the drift JSON (statistics, effect
+    sizes, statuses, dataset_drift), the monitor, advice, DVC numbers and drift history are
+    the local engine's, byte for byte; the staged parts are removed."""
+    pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
+    import argparse
+
+    from iterate.repo import distributed_drift
+    from iterate.stages import drift as step
+
+    on_cluster = []
+    judged = distributed_drift.drift_statistics
+    monkeypatch.setattr(distributed_drift, "drift_statistics",
+                        lambda *a, **k: on_cluster.append(a[1]) or judged(*a, **k))
+    folder, _ = model
+    holdout = tmp_path / "holdout.parquet"
+    contract.validate(week(2, step=2), P.contract).good.assign(
+        batch_id="2013-01-08_2013-01-14").to_parquet(holdout, index=False)
+    written = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / engine
+        out.mkdir()
+        args = argparse.Namespace(
+            holdout=holdout, baseline=folder, challenger=out / "challenger",
+            drift=out / "drift.json", monitor=out / "monitor.json", advice=out / "advice.json",
+            drift_numbers=out / "numbers.json", history=out / "history",
+            baseline_scores=out / "scores.parquet", baseline_shuffled=out / "shuffled.parquet")
+        step.judge_production(args, dataclasses.replace(P, compute=params.Compute(engine, None,
+                                                                                  2)))
+        written[engine] = {f.relative_to(out).as_posix(): f.read_bytes()
+                           for f in sorted(out.rglob("*")) if f.is_file()}
+    assert len(on_cluster) == 1, "the dask engine's statistics come from the cluster"
+    assert on_cluster[0].parent.parent == tmp_path / "dask", "parts staged beside drift.json"
+    assert sorted(written["dask"]) == sorted(written["local"]), "no staged parts left"
+    assert written["dask"] == written["local"]
+    report = json.loads(written["dask"]["drift.json"])
+    assert report["n_tested"] > 10 and {c["status"] for c in report["columns"].values()} == \
+        {"drift", "stable"}
 
 
 def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path):
@@ -548,15 +600,69 @@ def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path
     assert list(tmp_path.iterdir()) == [], "the staged parts are removed"
 
 
+# --- a refit streamed over partitions -----------------------------------------------------
+
+def test_a_chain_of_tasks_passes_its_state_in_order_and_stops_at_the_first_refusal(client):
+    from iterate.repo import cluster
+
+    def add(state, item, refuse_at):  # a closure: cloudpickle sends it by value
+        if item == refuse_at:
+            raise IterateError(f"item {item} refused")
+        return [*state, item]
+
+    items = [(i,) for i in range(6)]
+    assert cluster.run_chain(client, add, [], items, refuse_at=None) == list(range(6))
+    with pytest.raises(IterateError, match="item 2 refused"):
+        cluster.run_chain(client, add, [], items, refuse_at=2)
+    assert cluster.run_chain(client, add, ["x"], [], refuse_at=None) == ["x"]
+
+
+def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_path,
+                                                                          monkeypatch):
+    """train.fit: stream on a LocalCluster of 2 processes (a chain of partial_fit tasks, one
+    per row group and epoch) against the same loop in this process: the same coefficients,
+    to the bit, and the same bundle bytes (so the same SHA-256 in the registry). On the
+    cluster this process never reads a row group: the rows stay on the workers."""
+    pytest.importorskip("distributed", reason="the dask extra: `make setup-dask` installs it")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from helpers import typed_weeks
+
+    from iterate.repo import streaming
+
+    rows = typed_weeks(9000).reset_index(drop=True)
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=1000)
+    fitted, files = {}, {}
+    for engine in ("local", "dask"):
+        if engine == "dask":
+            def refused(*args, **kwargs):
+                raise AssertionError("the client read a row group")
+
+            monkeypatch.setattr(pq.ParquetFile, "read_row_group", refused)
+        fitted[engine] = streaming.fit_file(path, "streamed", sgd_model(), P.contract, 500,
+                                            epochs=2, compute=params.Compute(engine, None, 2))
+        bundles.save(fitted[engine], tmp_path / engine)
+        files[engine] = {f.name: f.read_bytes() for f in sorted((tmp_path / engine).iterdir())}
+    local, dask = fitted["local"].pipeline[-1], fitted["dask"].pipeline[-1]
+    assert local.t_ == dask.t_ == 1 + 2 * 9000, "every row of every epoch learnt once"
+    assert local.coef_.tobytes() == dask.coef_.tobytes()
+    assert local.intercept_.tobytes() == dask.intercept_.tobytes()
+    assert files["dask"] == files["local"]
+    assert bundles.read_meta(tmp_path / "dask")["sha256"] == \
+        bundles.read_meta(tmp_path / "local")["sha256"]
+
+
 # --- the loop, end to end ----------------------------------------------------------------
 
 @pytest.mark.slow
 def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_and_metrics(
         tmp_path):
-    """Land (contract per partition on the cluster), `dvc repro` (evaluation from merged
-    summaries on the cluster), promote when the gate allows, commit: three iterations in two
-    copies of the template, one per engine, give the same versions, models, verdicts and
-    metrics."""
+    """Land (contract per partition on the cluster), `dvc repro` (the drift step from merged
+    counts, a train.fit: stream refit as a chain of partial_fit tasks and the evaluation from
+    merged summaries, on the cluster), promote when the gate allows, commit: three iterations
+    in two copies of the template, one per engine, give the same versions, models (SHA-256),
+    drift reports, verdicts and metrics."""
     pytest.importorskip("distributed")
     import yaml
     from conftest import make_template_repo
@@ -569,11 +675,12 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
     seen = {}
     for engine in ("local", "dask"):
         repo = make_template_repo(tmp_path / engine)
-        repo.set_params(**SGD_PARAMS, **{"compute.engine": engine, "compute.workers": 2})
+        repo.set_params(**SGD_PARAMS, **{"compute.engine": engine, "compute.workers": 2,
+                                         "train.fit": "stream", "train.epochs": 3})
         repo.git("commit", "-qam", f"engine {engine}")
         for n, frame in weeks.items():
             frame.to_parquet(tmp_path / engine / f"week{n}.parquet", index=False)
-        verdicts, evaluations = [], []
+        verdicts, evaluations, drifts, notes = [], [], [], []
         for files in (["week1.parquet", "week2.parquet"], ["week3.parquet"], ["week4.parquet"]):
             repo.iterate("land", *[str(tmp_path / engine / f) for f in files])
             repo.dvc("repro")
@@ -582,19 +689,25 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
             evaluation = json.loads((repo.path / "metrics/evaluation.json").read_text())
             evaluations.append({k: evaluation.get(k) for k in ("holdout", "models", "metrics",
                                                                "thresholds", "engine")})
+            drifts.append((repo.path / "metrics/drift.json").read_text())
+            notes.append(json.loads((repo.path / "models/candidate/model.json").read_text())
+                         ["note"])
             if gate["promotable"]:
                 repo.iterate("promote")
             repo.git("add", "-A")
             repo.git("commit", "-qm", "iteration", check=False)
         registry = yaml.safe_load((repo.path / "models/registry.yaml").read_text())["versions"]
         seen[engine] = {
-            "verdicts": verdicts, "evaluations": evaluations,
+            "verdicts": verdicts, "evaluations": evaluations, "drifts": drifts, "notes": notes,
             "registry": [(e["version"], e["model_sha256"], e["gate"]["verdict"]) for e in registry]}
 
     local, dask = seen["local"], seen["dask"]
     assert local["verdicts"][0] == "no_baseline" and local["registry"], "a version was released"
     assert dask["verdicts"] == local["verdicts"]
     assert dask["registry"] == local["registry"], "the same versions of the same models"
+    assert all("partial_fit: 3 passes over" in note for note in local["notes"]), local["notes"]
+    assert json.loads(local["drifts"][1])["columns"], "production judged from iteration 2"
+    assert dask["drifts"] == local["drifts"], "the same drift reports, byte for byte"
     for got, want in zip(dask["evaluations"], local["evaluations"], strict=True):
         sketch, auc = got.pop("engine"), got["metrics"].pop("roc_auc")
         assert want.pop("engine") is None and sketch["auc_bins"] == 2**20

@@ -151,6 +151,7 @@ def test_wrong_type_inside_a_list_names_the_item():
 
 @pytest.mark.parametrize(("dotted", "value", "allowed"), [
     ("train.mode", "online", "full, incremental"),
+    ("train.fit", "chunks", "whole, stream"),
     ("contract.extra_columns", "keep", "refuse, drop"),
     ("contract.columns.temp.dtype", "double", "int, float, category"),
 ])
@@ -250,6 +251,7 @@ def test_impossible_value_is_refused_naming_the_key(dotted, value, expected):
     ("gate.slices.margin", -1, "must be between 0 and 1000000"),
     ("monitor.degradation", -0.5, "must be between 0 and 1000000"),
     ("train.reference_rows", 10**9, "must be between 100 and 10000000"),
+    ("train.epochs", 0, "must be between 1 and 1000"),
     ("split.window", 10**6, "must be <= 100000"),
     ("split.min_train_rows", 0, "must be between 1 and"),
     ("evaluate.min_slice_rows", 0, "must be between 1 and"),

@@ -162,6 +162,28 @@ def test_sample_positions_are_those_dataframe_sample_draws():
     assert streaming.sample_positions(200, 300, 7).tolist() == list(range(200))
 
 
+def test_a_stream_fit_is_epochs_passes_of_partial_fit_over_the_row_groups_in_order(rows,
+                                                                                  tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=2500)
+    streamed = streaming.fit_file(path, "n", SGD, P.contract, 500, epochs=3)
+    assert streamed.meta["note"] == "n (partial_fit: 3 passes over 5 row groups)"
+
+    by_hand = training.fit_features(training.build(SGD, P.contract), rows[P.contract.features],
+                                    rows[P.contract.label].to_numpy())
+    for _ in range(3):
+        for start in range(0, len(rows), 2500):
+            part = rows.iloc[start:start + 2500]
+            by_hand[-1].partial_fit(by_hand[:-1].transform(part[P.contract.features]),
+                                    part[P.contract.label].to_numpy(), classes=[0, 1])
+    np.testing.assert_array_equal(streamed.pipeline[-1].coef_, by_hand[-1].coef_)
+    np.testing.assert_array_equal(streamed.pipeline[-1].intercept_, by_hand[-1].intercept_)
+    assert streamed.meta["trained_rows"] == len(rows) and streamed.meta["mode"] == "full"
+    whole = streaming.fit_file(path, "n", SGD, P.contract, 500)
+    assert abs(roc_auc_score(rows[P.contract.label], streamed.predict_proba(rows))
+               - roc_auc_score(rows[P.contract.label], whole.predict_proba(rows))) < 0.02
+
+
 def test_a_streamed_refit_on_one_class_is_refused(rows, tmp_path):
     path = write(rows.assign(late=0), tmp_path / "t.parquet")
     with pytest.raises(IterateError, match="one class only"):

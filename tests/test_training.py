@@ -123,6 +123,18 @@ def test_incremental_modes_are_refused_in_one_line_for_a_classifier_without_part
     training.require_incremental(mode, training.build(SGD, P.contract), SGD)
 
 
+def test_a_streamed_fit_is_refused_in_one_line_for_a_classifier_without_partial_fit():
+    hgb = P.model  # the shipped HistGradientBoosting
+    with pytest.raises(IterateError) as refused:
+        training.require_streamable("stream", training.build(hgb, P.contract), hgb)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("train.fit: stream trains the classifier by passes of partial_fit")
+    assert "set train.fit: whole" in message and "HistGradientBoostingClassifier" in message
+    training.require_streamable("whole", training.build(hgb, P.contract), hgb)
+    training.require_streamable("stream", training.build(SGD, P.contract), SGD)
+
+
 def test_the_model_seed_is_the_random_state_unless_the_params_set_one():
     assert training.build(SGD, P.contract)[-1].random_state == SGD.seed
     own = sgd_model(random_state=7)

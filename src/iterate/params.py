@@ -133,9 +133,17 @@ SGD_LOGISTIC = Estimator("sklearn.linear_model.SGDClassifier",
 
 @dataclass(frozen=True)
 class Train:
+    """``fit`` is how a full refit trains the classifier: on the whole window at once
+    (``whole``), or by ``epochs`` passes of ``partial_fit`` over the training file's row groups
+    in order (``stream``: no process holds the window's matrix; on the cluster with
+    ``compute.engine: dask``, the same model)."""
+
     mode: Literal["full", "incremental", "auto"] = "full"
     reference_rows: int = field(default=20000, metadata=_within(
         100, 10_000_000, why="the drift reference sample, kept with the model"))
+    fit: Literal["whole", "stream"] = "whole"
+    epochs: int = field(default=5, metadata=_within(
+        1, 1000, why="passes of partial_fit over the training rows with train.fit: stream"))
 
 
 @dataclass(frozen=True)
@@ -289,10 +297,10 @@ SCHEDULER = re.compile(r"tcp://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<p
 
 @dataclass(frozen=True)
 class Compute:
-    """Where ``iterate predict``, ``iterate land`` and the evaluate stage run (docs/scale.md):
-    in this process (``local``), or on a Dask cluster (``dask``, the optional extra): a
-    ``LocalCluster`` of ``workers`` processes started for the command when ``scheduler`` is
-    null, else the team's scheduler at that address."""
+    """Where ``iterate predict``, ``iterate land``, the evaluate stage, the drift step and
+    ``train.fit: stream`` refits run (docs/scale.md): in this process (``local``), or on a Dask
+    cluster (``dask``, the optional extra): a ``LocalCluster`` of ``workers`` processes started
+    for the command when ``scheduler`` is null, else the team's scheduler at that address."""
 
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None

@@ -18,8 +18,12 @@ Missing values (None, NaN, NaT; for numeric columns also +-inf) are left out of 
 score; each sample's missing rate is reported. The prediction score and the label can be
 compared like any feature: add them as columns and declare their kind (``"numeric"`` and
 ``"categorical"``). The thresholds are params' ``drift`` section (:class:`iterate.params.Drift`,
-validated there). Only numpy, pandas and scipy are imported; no file I/O. What to do about a
-drift report is :mod:`iterate.core.policy`'s job.
+validated there). Only numpy, pandas and scipy are imported (and the mergeable counts of
+:mod:`iterate.core.summaries`); no file I/O. What to do about a drift report is
+:mod:`iterate.core.policy`'s job.
+
+:func:`report_of_counts` gives the report of :func:`compare` from each column's counts merged
+over partitions (:class:`ColumnCounts`; the Dask engine's drift step).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from iterate.core import summaries
 from iterate.params import Drift
 
 KINDS: tuple[str, ...] = ("numeric", "categorical")
@@ -322,8 +327,17 @@ def _categorical(name: str, ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
     codes, uniques = pd.factorize(both, use_na_sentinel=True)
     k = len(uniques)
     rc, cc = codes[: len(ref)], codes[len(ref):]
-    ref_counts = np.bincount(rc[rc >= 0], minlength=k)
-    cur_counts = np.bincount(cc[cc >= 0], minlength=k)
+    return categorical_scores(np.bincount(rc[rc >= 0], minlength=k),
+                              np.bincount(cc[cc >= 0], minlength=k), uniques, len(ref), len(cur))
+
+
+def categorical_scores(ref_counts: np.ndarray, cur_counts: np.ndarray, uniques: Any,
+                       ref_rows: int, cur_rows: int) -> dict[str, Any]:
+    """A categorical column's scores from each sample's count of each category (``uniques``,
+    in order of first appearance in the reference, then the current) and its rows (missing
+    values included); also the Dask engine's, from merged counts
+    (:func:`report_of_counts`)."""
+    ref_counts, cur_counts = np.asarray(ref_counts), np.asarray(cur_counts)
     n_r, n_c = int(ref_counts.sum()), int(cur_counts.sum())
     statistic = p_value = math.nan
     if n_r and n_c:
@@ -335,8 +349,8 @@ def _categorical(name: str, ref: pd.Series, cur: pd.Series) -> dict[str, Any]:
         "test": "chi2", "statistic": statistic, "p_value": p_value, "effect": "jensen_shannon",
         "effect_size": jensen_shannon(ref_counts, cur_counts), "wasserstein": None,
         "n_reference": n_r, "n_current": n_c,
-        "missing_reference": _missing(len(ref) - n_r, len(ref)),
-        "missing_current": _missing(len(cur) - n_c, len(cur)),
+        "missing_reference": _missing(ref_rows - n_r, ref_rows),
+        "missing_current": _missing(cur_rows - n_c, cur_rows),
         "unseen_categories": [_plain(uniques[i]) for i in unseen],
         "unseen_share": float(cur_counts[unseen].sum() / n_c) if n_c else math.nan,
     }
@@ -396,12 +410,7 @@ def compare(
     -------
     DriftReport
     """
-    for name, kind in kinds.items():
-        if kind not in KINDS:
-            raise ValueError(f"column {name!r}: kind must be one of {KINDS}, got {kind!r}")
-        for frame, which in ((reference, "reference"), (current, "current")):
-            if name not in frame.columns:
-                raise ValueError(f"column {name!r} is missing from {which}")
+    check_columns(reference, current, kinds)
     rows = []
     for name, kind in kinds.items():
         ref, cur = reference[name], current[name]
@@ -409,6 +418,24 @@ def compare(
             rows.append(_numeric(name, ref, cur, options))
         else:
             rows.append(_categorical(name, ref, cur))
+    return report(kinds, rows, options)
+
+
+def check_columns(reference: pd.DataFrame, current: pd.DataFrame,
+                  kinds: Mapping[str, str]) -> None:
+    """Refuse a kind that is not one of :data:`KINDS` and a column either frame lacks."""
+    for name, kind in kinds.items():
+        if kind not in KINDS:
+            raise ValueError(f"column {name!r}: kind must be one of {KINDS}, got {kind!r}")
+        for frame, which in ((reference, "reference"), (current, "current")):
+            if name not in frame.columns:
+                raise ValueError(f"column {name!r} is missing from {which}")
+
+
+def report(kinds: Mapping[str, str], rows: list[dict[str, Any]],
+           options: Drift = DEFAULTS) -> DriftReport:
+    """The report of the columns of ``kinds`` from each one's scores (in the same order): which
+    have enough data, the corrected p-values, each status and the dataset's verdict."""
     enough = np.array(
         [min(r["n_reference"], r["n_current"]) >= options.min_samples for r in rows], dtype=bool
     )
@@ -431,6 +458,109 @@ def compare(
     return DriftReport(columns=columns, drifted=drifted, share=share,
                        dataset_drift=bool(tested and share >= options.share_threshold),
                        options=options)
+
+
+# --------------------------------------------------------------------------- from merged counts
+
+KS_EXACT_ROWS = 10_000  # scipy's ks_2samp (method "auto"): an exact p-value up to this many
+# values in the larger sample (its MAX_AUTO_N), Smirnov's asymptotic distribution beyond
+
+
+@dataclass(frozen=True)
+class ColumnCounts:
+    """One column of some rows, mergeable: how many rows, and a numeric column's
+    :func:`iterate.core.summaries.value_counts` or a categorical one's
+    :func:`iterate.core.summaries.category_counts` (in order of first appearance); the Dask
+    engine counts each partition (:mod:`iterate.repo.distributed_drift`)."""
+
+    rows: int
+    counts: Any
+
+    @staticmethod
+    def of(values: Any, kind: str) -> ColumnCounts:
+        if kind == "numeric":
+            return ColumnCounts(len(values), summaries.value_counts(values))
+        return ColumnCounts(len(values), summaries.category_counts(values))
+
+    def merge(self, later: ColumnCounts) -> ColumnCounts:
+        """These rows then ``later``'s (a categorical column's order of first appearance
+        follows the rows' order)."""
+        if isinstance(self.counts, dict):
+            merged = dict(self.counts)
+            for key, n in later.counts.items():
+                merged[key] = merged.get(key, 0) + n
+            return ColumnCounts(self.rows + later.rows, merged)
+        return ColumnCounts(self.rows + later.rows,
+                            summaries.merge_value_counts(self.counts, later.counts))
+
+
+def _ks(reference: tuple[np.ndarray, np.ndarray],
+        current: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """scipy's ``ks_2samp`` (two-sided, method "auto") from merged value counts: the samples
+    themselves (as sorted, from the counts) up to :data:`KS_EXACT_ROWS`, where its p-value is
+    exact; beyond, the exact statistic and its asymptotic p-value, as scipy computes them."""
+    n_r, n_c = int(reference[1].sum()), int(current[1].sum())
+    if max(n_r, n_c) <= KS_EXACT_ROWS:
+        ks = stats.ks_2samp(np.repeat(*reference), np.repeat(*current))
+        return float(ks.statistic), float(ks.pvalue)
+    d = summaries.ks_statistic(reference, current)
+    m, n = sorted([float(n_r), float(n_c)], reverse=True)
+    return d, float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
+
+
+def _wasserstein_of_counts(reference: tuple[np.ndarray, np.ndarray],
+                           current: tuple[np.ndarray, np.ndarray]) -> float:
+    """Wasserstein-1 distance over the reference's standard deviation, from merged value
+    counts: the area between the ECDFs on the merged grid (equal to the local engine's up to
+    summation order)."""
+    n_r, n_c = reference[1].sum(), current[1].sum()
+    if not n_r or not n_c:
+        return math.nan
+    grid = np.union1d(reference[0], current[0])
+
+    def ecdf(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        cum = np.concatenate(([0], np.cumsum(vc[1])))
+        return cum[np.searchsorted(vc[0], grid, side="right")] / cum[-1]
+
+    w = float(np.sum(np.abs(ecdf(reference) - ecdf(current))[:-1] * np.diff(grid)))
+    mean = np.sum(reference[0] * reference[1]) / n_r
+    sd = math.sqrt(float(np.sum(reference[1] * (reference[0] - mean) ** 2) / n_r))
+    if sd > 0.0:
+        return w / sd
+    return 0.0 if w == 0.0 else math.inf
+
+
+def _numeric_scores(ref: ColumnCounts, cur: ColumnCounts, bins: int) -> dict[str, Any]:
+    n_r, n_c = int(ref.counts[1].sum()), int(cur.counts[1].sum())
+    statistic, p_value = _ks(ref.counts, cur.counts) if n_r and n_c else (math.nan, math.nan)
+    return {
+        "test": "ks", "statistic": statistic, "p_value": p_value, "effect": "psi",
+        "effect_size": summaries.psi_from_value_counts(ref.counts, cur.counts, bins, PSI_EPS),
+        "wasserstein": _wasserstein_of_counts(ref.counts, cur.counts),
+        "n_reference": n_r, "n_current": n_c,
+        "missing_reference": _missing(ref.rows - n_r, ref.rows),
+        "missing_current": _missing(cur.rows - n_c, cur.rows),
+        "unseen_categories": [], "unseen_share": 0.0,
+    }
+
+
+def _categorical_scores(ref: ColumnCounts, cur: ColumnCounts) -> dict[str, Any]:
+    keys = list(dict.fromkeys([*ref.counts, *cur.counts]))  # pandas.factorize's order
+    return categorical_scores(np.array([ref.counts.get(k, 0) for k in keys], np.int64),
+                              np.array([cur.counts.get(k, 0) for k in keys], np.int64),
+                              keys, ref.rows, cur.rows)
+
+
+def report_of_counts(kinds: Mapping[str, str], reference: Mapping[str, ColumnCounts],
+                     current: Mapping[str, ColumnCounts],
+                     options: Drift = DEFAULTS) -> DriftReport:
+    """:func:`compare` of the rows whose merged :class:`ColumnCounts` these are: the same
+    report (KS, PSI, chi-squared, Jensen-Shannon, counts and missing shares to the bit; the
+    Wasserstein distance up to summation order)."""
+    rows = [_numeric_scores(reference[name], current[name], options.bins) if kind == "numeric"
+            else _categorical_scores(reference[name], current[name])
+            for name, kind in kinds.items()]
+    return report(kinds, rows, options)
 
 
 def _num(x: Any) -> float | None:

@@ -22,8 +22,9 @@ the threshold metrics equal, the rest equal up to floating-point summation order
 hold them to 1e-12), the AUC on a grid within its bound. Slices are summaries per slice value
 (:func:`summarise_slices`).
 
-Drift: PSI from counts on the reference's bin edges (:func:`bin_counts`), chi-squared from
-category counts, KS from merged value counts (:func:`value_counts`, exact).
+Drift (:class:`iterate.core.drift.ColumnCounts`): KS from merged value counts
+(:func:`value_counts`, exact), PSI from them on the reference's quantile edges, and category
+counts (:func:`category_counts`).
 """
 
 from __future__ import annotations
@@ -345,17 +346,10 @@ def compare(summary: Summary, spreads: tuple[Moments, Moments] | None, *, confid
 # --------------------------------------------------------------------------- drift
 
 
-def bin_counts(values: Any, edges: Any) -> np.ndarray:
-    """Counts of the finite ``values`` in the bins (-inf, e0], (e0, e1], ..., (e_last, inf) of
-    the reference's edges (as :func:`iterate.core.drift.psi` bins); counts add over partitions."""
-    a = np.asarray(values, dtype=np.float64).ravel()
-    s = np.sort(a[np.isfinite(a)])
-    below = np.searchsorted(s, np.asarray(edges, dtype=np.float64), side="right")
-    return np.diff(np.concatenate(([0], below, [s.size])))
 
 
 def psi_from_counts(reference: Any, current: Any, eps: float) -> float:
-    """PSI from the reference's and the current rows' merged :func:`bin_counts`."""
+    """PSI from the reference's and the current rows' counts in the same bins."""
     r, c = np.asarray(reference, dtype=np.float64), np.asarray(current, dtype=np.float64)
     if not r.sum() or not c.sum():
         return math.nan
@@ -428,24 +422,3 @@ def category_counts(values: Any) -> dict[Any, int]:
             continue
         out[v] = out.get(v, 0) + 1
     return out
-
-
-def chi2_from_counts(reference: Mapping[Any, int], current: Mapping[Any, int]) -> float:
-    """The chi-squared statistic of the 2 x k table of merged :func:`category_counts` (no
-    continuity correction, as :mod:`iterate.core.drift`)."""
-    keys = list(dict.fromkeys([*reference, *current]))
-    table = np.array([[reference.get(k, 0) for k in keys], [current.get(k, 0) for k in keys]],
-                     dtype=np.float64)
-    if not table[0].sum() or not table[1].sum():
-        return math.nan
-    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
-    return float(np.sum((table - expected) ** 2 / expected))
-
-
-def chi2_p_value(statistic: float, reference: Mapping[Any, int],
-                 current: Mapping[Any, int]) -> float:
-    """The statistic's p-value with k - 1 degrees of freedom (k categories seen)."""
-    from scipy import stats
-
-    k = len({*reference, *current})
-    return math.nan if math.isnan(statistic) else float(stats.chi2.sf(statistic, max(k - 1, 1)))

@@ -69,6 +69,23 @@ def require_incremental(mode: str, pipeline: Pipeline, model: Model) -> None:
             "sklearn.linear_model.SGDClassifier)")
 
 
+def require_streamable(fit: str, pipeline: Pipeline, model: Model) -> None:
+    """Refuse ``train.fit: stream`` for a classifier without ``partial_fit``."""
+    if fit == "stream" and not estimators.learns_incrementally(pipeline):
+        raise IterateError(
+            f"train.fit: stream trains the classifier by passes of partial_fit, which "
+            f"{estimators.label(pipeline)} ({model.estimator}) does not have; set train.fit: "
+            "whole, or model.estimator to one that has it (e.g. "
+            "sklearn.linear_model.SGDClassifier)")
+
+
+def learn(estimator: Any, x: Any, y: np.ndarray) -> Any:
+    """One step of a streamed fit: ``partial_fit`` of the transformer's output ``x`` of some
+    training rows; returns the estimator."""
+    estimator.partial_fit(x, y, classes=CLASSES)
+    return estimator
+
+
 EARLY_STOPPING_ROWS = 10_000  # HistGradientBoosting's "auto": early stopping above this
 
 

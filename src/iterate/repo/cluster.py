@@ -9,6 +9,9 @@ when a session opens, so a command on the local engine never imports it.
 :func:`fold_in_order` merges them on the workers instead, pairwise in partition order, so only
 the merged result reaches the client. When tasks fail, the first failing partition's error is
 raised (what the local engine, reading the partitions in order, would have stopped at).
+:func:`run_chain` runs tasks one after the other, each taking the state the one before returned
+(a model learning partition by partition): the state travels from worker to worker and reaches
+the client once, at the end.
 """
 
 from __future__ import annotations
@@ -104,12 +107,38 @@ def fold_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
     return value
 
 
+def run_chain(client: Any, task: Callable[..., Any], state: Any, items: Sequence[tuple],
+              **shared: Any) -> Any:
+    """``state = task(state, *item, **shared)`` for every item in order, each a task on the
+    cluster that depends on the one before, so they run one at a time wherever the scheduler
+    puts them; the last state. Only the state moves between workers (the client holds the
+    future of the last task only); a refusal in a task skips the rest and is raised here."""
+    scattered = _scatter(client, shared)
+    previous: Any = (False, state)
+    last = None
+    try:
+        for item in items:  # a link's future dropped here is kept by the scheduler till used
+            last = previous = client.submit(_chained, task, previous, *item, **scattered,
+                                            pure=False)
+        refused, value = previous if last is None else last.result()
+    finally:
+        if last is not None:
+            client.cancel([last])
+    if refused:
+        raise value
+    return value
+
+
+def _scatter(client: Any, shared: dict[str, Any]) -> dict[str, Any]:
+    """Each value sent to every worker once. hash=False: a fresh key per call; the same value
+    scattered by the call before (its key being released as that call ends) would otherwise
+    cancel this call's tasks."""
+    return {k: client.scatter([v], broadcast=True, hash=False)[0] for k, v in shared.items()}
+
+
 def _submit(client: Any, task: Callable[..., Any], items: Sequence[tuple],
             shared: dict[str, Any]) -> list[Any]:
-    # hash=False: a fresh key per call; the same value scattered by the call before (its key
-    # being released as that call ends) would otherwise cancel this call's tasks
-    scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
-                 for k, v in shared.items()}
+    scattered = _scatter(client, shared)
     return [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
 
 
@@ -121,6 +150,18 @@ def _merged(merge: Callable[[Any, Any], Any], a: tuple[bool, Any],
     if b[0]:
         return b
     return False, merge(a[1], b[1])
+
+
+def _chained(task: Callable[..., Any], previous: tuple[bool, Any], *args: Any,
+             **kwargs: Any) -> tuple[bool, Any]:
+    """On the worker: one link of :func:`run_chain`. The state is copied first: a task never
+    changes its input (a task run again after a lost worker would see it changed)."""
+    import copy
+
+    refused, state = previous
+    if refused:
+        return previous
+    return _guarded(task, copy.deepcopy(state), *args, **kwargs)
 
 
 def _guarded(task: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:

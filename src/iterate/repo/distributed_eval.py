@@ -11,7 +11,6 @@ imports dask: :mod:`iterate.repo.cluster` runs the tasks.
 from __future__ import annotations
 
 import math
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -116,58 +115,6 @@ def _round_up(bound: float) -> float:
     return float(f"{math.ceil(bound / step) * step:.3g}")
 
 
-# --- drift ------------------------------------------------------------------------------------
-
-def _count_part(part: str, kinds: dict[str, str]) -> dict[str, Any]:
-    """A task: each numeric column's value counts and each categorical column's counts."""
-    import pyarrow.parquet as pq
-
-    table = pq.ParquetFile(part).read(columns=list(kinds))
-    out: dict[str, Any] = {}
-    for name, kind in kinds.items():
-        column = table.column(name)
-        if kind == "numeric":
-            out[name] = summaries.value_counts(
-                column.to_numpy(zero_copy_only=False).astype(np.float64))
-        else:
-            out[name] = summaries.category_counts(column.to_pylist())
-    return out
-
-
-def _merge_counts(kinds: dict[str, str], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    return {name: summaries.merge_value_counts(a[name], b[name]) if kind == "numeric" else
-            {k: a[name].get(k, 0) + b[name].get(k, 0) for k in {*a[name], *b[name]}}
-            for name, kind in kinds.items()}
-
-
-def drift_statistics(client: Any, reference: Path, current: Path, kinds: dict[str, str],
-                     bins: int, eps: float) -> dict[str, dict[str, float]]:
-    """Per column of ``kinds`` (numeric | categorical), the drift test's statistic and effect
-    as :func:`iterate.core.drift.compare` computes them on all the rows: numeric, the KS
-    statistic (exact, from merged value counts) and PSI on the reference's quantile edges;
-    categorical, chi-squared and its p-value from merged category counts."""
-    from iterate.repo import cluster
-
-    merged = []
-    for folder in (reference, current):
-        found = cluster.run_in_order(client, _count_part,
-                                     [(str(p.resolve()),) for p in landing.parts(folder)],
-                                     kinds=kinds)
-        merged.append(reduce(lambda a, b: _merge_counts(kinds, a, b), found))
-    ref, cur = merged
-    out = {}
-    for name, kind in kinds.items():
-        if kind == "numeric":
-            out[name] = {"test": "ks", "statistic": summaries.ks_statistic(ref[name], cur[name]),
-                         "effect_size": summaries.psi_from_value_counts(ref[name], cur[name],
-                                                                         bins, eps)}
-        else:
-            statistic = summaries.chi2_from_counts(ref[name], cur[name])
-            out[name] = {"test": "chi2", "statistic": statistic,
-                         "p_value": summaries.chi2_p_value(statistic, ref[name], cur[name])}
-    return out
-
-
 def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, production: Any | None,
                    threshold: float | tuple[float, float], options: Any,
                    slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any],
@@ -176,34 +123,22 @@ def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, producti
     as ``compute.workers`` Parquet parts under ``staging`` (a folder every worker sees), judged
     on the cluster ``compute`` names, the parts removed after."""
     import dataclasses
-    import shutil
-    import uuid
 
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from iterate.repo import cluster
 
     column = options.slice_column if slice_values is not None else None
-    folder = staging / f".evaluate-parts-{uuid.uuid4().hex}"
-    folder.mkdir(parents=True)
-    try:
-        data = {"label": np.asarray(y).astype("int8"), "candidate": np.asarray(candidate)}
-        if production is not None:
-            data["production"] = np.asarray(production)
-        if column:
-            data[column] = np.asarray(slice_values).astype(str)
-        table = pa.table(data)
-        bounds = np.linspace(0, table.num_rows, max(compute.workers, 1) + 1).astype(int)
-        for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
-            if b > a:
-                pq.write_table(table.slice(a, b - a), folder / f"part-{i:05d}.parquet")
-        judged = dataclasses.replace(options, slice_column=column)
-        with cluster.session(compute) as client:
-            metrics, slices, sketch = compare(client, folder, "label", "candidate",
-                                              "production" if production is not None else None,
-                                              threshold, judged, compute.auc_bins)
-        return metrics, {**slices, "column": options.slice_column}, sketch
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    data = {"label": np.asarray(y).astype("int8"), "candidate": np.asarray(candidate)}
+    if production is not None:
+        data["production"] = np.asarray(production)
+    if column:
+        data[column] = np.asarray(slice_values).astype(str)
+    judged = dataclasses.replace(options, slice_column=column)
+    with landing.staged_parts(staging, "evaluate-parts", {"": pa.table(data)},
+                              compute.workers) as folder, cluster.session(compute) as client:
+        metrics, slices, sketch = compare(client, folder, "label", "candidate",
+                                          "production" if production is not None else None,
+                                          threshold, judged, compute.auc_bins)
+    return metrics, {**slices, "column": options.slice_column}, sketch
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +62,31 @@ def parts(path: Path) -> list[Path]:
         raise ContractError(f"{path}: a folder without Parquet files (*.parquet); give a folder "
                             "of Parquet parts, or a CSV or Parquet file")
     return found
+
+
+@contextmanager
+def staged_parts(staging: Path, name: str, tables: dict[str, pa.Table],
+                 parts: int) -> Iterator[Path]:
+    """Tables held in memory as Parquet parts a cluster's workers read: each table split into
+    ``parts`` files (the first written even when empty) in ``staging/.NAME-<random>/KEY`` (the
+    folder itself for key ``""``); the folder removed when the block ends."""
+    import shutil
+    import uuid
+
+    import numpy as np
+
+    folder = staging / f".{name}-{uuid.uuid4().hex}"
+    try:
+        for key, table in tables.items():
+            target = folder / key if key else folder
+            target.mkdir(parents=True, exist_ok=True)
+            bounds = np.linspace(0, table.num_rows, max(parts, 1) + 1).astype(int)
+            for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+                if b > a or i == 0:
+                    pq.write_table(table.slice(a, b - a), target / f"part-{i:05d}.parquet")
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def part_rows(path: Path) -> int:

@@ -3,6 +3,10 @@
 One pass (:func:`scan`) gathers what a fit needs besides the feature matrix: the labels, the
 batch ids, each numeric column's range, the rows the feature transformer is fitted on and the
 reference sample; a second (:func:`transform`) fills the matrix chunk by chunk.
+
+With ``train.fit: stream`` there is no matrix: :func:`learn_stream` trains the classifier by
+passes of ``partial_fit`` over the file's row groups, in order, one row group at a time, in
+this process or as a chain of tasks on the Dask cluster (the same model).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from iterate.core import batches, features, training
-from iterate.params import Contract, Model
+from iterate.params import Compute, Contract, Model
 
 CHUNK_ROWS = 100_000
 
@@ -210,13 +214,15 @@ FIT_ROWS = 1_000_000  # above: the feature transformer is fitted on a sample of 
 
 
 def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
-             reference_rows: int, fit_rows: int = FIT_ROWS) -> training.Bundle:
+             reference_rows: int, fit_rows: int = FIT_ROWS, *, epochs: int | None = None,
+             compute: Compute | None = None) -> training.Bundle:
     """A full refit on a training Parquet file, read in chunks, with its reference sample.
 
     The fit is :func:`iterate.core.training.fit_full`'s, fed from the file: up to ``fit_rows``
     rows it is the same model as ``fit_full`` of the whole file. Beyond, the transformer is
     fitted on ``fit_rows`` sampled rows plus the first row of each category value, and the
-    estimator on float32 rows.
+    estimator on float32 rows. With ``epochs`` (``train.fit: stream``) the transformer is
+    fitted so, and the classifier by :func:`learn_stream` on the engine ``compute`` names.
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
     labels = scanned.labels
@@ -224,13 +230,69 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
     fitted_on, scanned.to_fit = len(scanned.to_fit), None  # free them before the matrix
     if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
-    split = training.validation_split(pipeline[-1], labels, model.seed)
-    matrices = transform(path, pipeline[:-1], contract.features,
-                         scanned.rows, np.float64 if scanned.rows <= fit_rows else np.float32,
-                         parts=list(split) if split else None)
-    training.fit_estimator(pipeline, matrices, labels, split)
-    del matrices
+    if epochs is not None:
+        learnt = learn_stream(path, pipeline, contract, epochs, compute or Compute())
+        pipeline.steps[-1] = (pipeline.steps[-1][0], learnt)
+        note += f" (partial_fit: {epochs} passes over {row_groups(path)} row groups)"
+    else:
+        split = training.validation_split(pipeline[-1], labels, model.seed)
+        matrices = transform(path, pipeline[:-1], contract.features, scanned.rows,
+                             np.float64 if scanned.rows <= fit_rows else np.float32,
+                             parts=list(split) if split else None)
+        training.fit_estimator(pipeline, matrices, labels, split)
+        del matrices
     bundle = training.describe(pipeline, "full", note, model, contract, trained=scanned.batch_ids,
                                y=labels, seen=training.seen_range(scanned.batch_ids),
                                schema=training.input_schema(contract, pipeline, scanned.extremes))
     return training.keep_reference(bundle, scanned.reference, model)
+
+
+# --- train.fit: stream ------------------------------------------------------------------------
+
+def row_groups(path: str | Path) -> int:
+    return pq.ParquetFile(path).metadata.num_row_groups
+
+
+def learn_part(estimator: Any, path: str, group: int, transformer: Any, columns: list[str],
+               label: str) -> Any:
+    """One step of a streamed fit (a task on the cluster, or a turn of the local loop): read
+    row group ``group`` of ``path``, transform it with the fitted ``transformer`` and continue
+    ``estimator`` on it with ``partial_fit``."""
+    frame = pq.ParquetFile(path).read_row_group(group, columns=[*columns, label]).to_pandas()
+    return training.learn(estimator, transformer.transform(frame[columns]),
+                          frame[label].to_numpy())
+
+
+def learn_stream(path: str | Path, pipeline: Any, contract: Contract, epochs: int,
+                 compute: Compute) -> Any:
+    """The pipeline's classifier trained by ``epochs`` passes of :func:`learn_part` over the
+    row groups of ``path`` in file order: the one order, so the local loop and the chain of
+    tasks on the cluster (:func:`iterate.repo.cluster.run_chain`; the file must be on a
+    filesystem every worker mounts at the same path) give the same model, to the bit.
+
+    No process holds more than one row group's rows, and on the cluster the rows never reach
+    the client: only the model moves, from task to task. A loop of our own rather than
+    dask-ml's ``Incremental``: that wraps a dask array the client builds from a dask
+    DataFrame (dask-ml, and dask's dataframe layer, would become dependencies of the train
+    stage), while the train stage's rows are already partitioned (the row groups of one file),
+    the transformer is fitted beforehand on the scan's sample, and these few lines give the
+    local engine the very same steps.
+    """
+    items = [(str(Path(path).resolve()), group)
+             for _ in range(epochs) for group in range(row_groups(path))]
+    shared = {"transformer": pipeline[:-1], "columns": contract.features,
+              "label": contract.label}
+    if compute.engine == "dask":
+        from iterate.repo import cluster
+
+        with cluster.session(compute) as client:
+            learnt = cluster.run_chain(client, learn_part, pipeline[-1], items, **shared)
+        # its hyperparameters back from the client's estimator (equal values, never changed by
+        # partial_fit): skops records the objects two attributes share (SGDClassifier's epsilon
+        # and validation_fraction are one 0.1) and dask's transport, pickle, unshares floats;
+        # so the saved bundle is the local engine's to the byte
+        return learnt.set_params(**pipeline[-1].get_params(deep=False))
+    estimator = pipeline[-1]
+    for item in items:
+        estimator = learn_part(estimator, *item, **shared)
+    return estimator

@@ -19,7 +19,7 @@ from iterate.repo.jsonfile import write_json, write_metrics
 if TYPE_CHECKING:
     import pandas as pd
 
-PARAMS = ("drift", "monitor", "trigger", "explain")
+PARAMS = ("drift", "monitor", "trigger", "explain", "compute")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,13 @@ def judge_production(args: argparse.Namespace, p: params.Params) -> pd.DataFrame
         production.predict_proba, batch, meta["features"], p.explain))
     kinds = drift.kinds_from_schema(meta["input_schema"])
     kinds.update({"score": "numeric", label: "categorical"})
-    report = drift.compare(reference, current, kinds, p.drift)
+    if p.compute.engine == "dask":  # counts per part on the cluster (docs/scale.md)
+        from iterate.repo import distributed_drift
+
+        report = distributed_drift.drift_of_frames(p.compute, args.drift.parent, reference,
+                                                   current, kinds, p.drift)
+    else:
+        report = drift.compare(reference, current, kinds, p.drift)
     advice, reasons = policy.recommend(report, has_new_data=True)
 
     metric = p.monitor.metric

@@ -41,7 +41,9 @@ def main(argv: list[str]) -> None:
     from iterate.core import training
     from iterate.repo import bundles, streaming
 
-    training.require_incremental(p.train.mode, training.build(p.model, p.contract), p.model)
+    built = training.build(p.model, p.contract)
+    training.require_incremental(p.train.mode, built, p.model)
+    training.require_streamable(p.train.fit, built, p.model)
     holdout = drift.judge_production(args, p)
     advised = json.loads(args.advice.read_text(encoding="utf-8"))
     advice, decision = advised["recommendation"], advised.get("trigger") or {"action": "train"}
@@ -59,7 +61,9 @@ def main(argv: list[str]) -> None:
                                     streaming.count_rows(args.train))
     if note is not None:
         rows = newest(args.train, decision.get("window"), args.out.parent / ".train.window.tmp")
-        candidate = streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows)
+        streamed = p.train.epochs if p.train.fit == "stream" else None  # docs/scale.md
+        candidate = streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows,
+                                       epochs=streamed, compute=p.compute)
         if rows != args.train:
             rows.unlink()
     else:
