@@ -8,7 +8,6 @@ report :func:`iterate.core.drift.compare` gives on all the rows
 
 from __future__ import annotations
 
-from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,19 +39,21 @@ def drift_statistics(client: Any, reference: Path, current: Path, kinds: dict[st
                      options: Drift) -> drift.DriftReport:
     """:func:`iterate.core.drift.compare` of the Parquet parts in ``reference`` and in
     ``current`` (folders, or one file each) on the columns of ``kinds``: each part counted on
-    a worker, the counts merged in the parts' order on the client
+    a worker, the counts merged on the workers in the parts' order
     (:func:`iterate.core.drift.report_of_counts`: KS from the merged value counts, exact; PSI
     from them on the reference's quantile edges; chi-squared from merged category counts)."""
     from iterate.repo import cluster
 
-    merged = []
-    for folder in (reference, current):
-        found = cluster.run_in_order(client, _count_part,
-                                     [(str(p.resolve()),) for p in landing.parts(folder)],
-                                     kinds=kinds)
-        merged.append({name: reduce(drift.ColumnCounts.merge, [f[name] for f in found])
-                       for name in kinds})
+    merged = [cluster.fold_in_order(client, _count_part,
+                                    [(str(p.resolve()),) for p in landing.parts(folder)],
+                                    _merge_counts, kinds=kinds)
+              for folder in (reference, current)]
     return drift.report_of_counts(kinds, *merged, options)
+
+
+def _merge_counts(a: dict[str, drift.ColumnCounts],
+                  b: dict[str, drift.ColumnCounts]) -> dict[str, drift.ColumnCounts]:
+    return {name: a[name].merge(b[name]) for name in a}
 
 
 def drift_of_frames(compute: Compute, staging: Path, reference: pd.DataFrame,
