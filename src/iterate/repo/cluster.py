@@ -84,6 +84,34 @@ def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
     return [value for _, value in results]
 
 
+def partitioned_arrays(client: Any, task: Callable[..., Any], items: Sequence[tuple],
+                       rows: Sequence[int], width: int, dtype: Any,
+                       **shared: Any) -> tuple[Any, Any]:
+    """Dask arrays ``(X, y)`` of the partitions ``task(*item, **shared)`` makes, each a task on
+    the cluster returning ``(matrix of rows[k] x width, labels)``; the parts stay in the
+    workers' memory (the client holds their futures only). Errors raise here, before a fit."""
+    import operator
+
+    import dask
+    import dask.array as da
+
+    distributed = _distributed()
+    scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
+                 for k, v in shared.items()}
+    parts = [client.submit(task, *item, **scattered, pure=False) for item in items]
+    distributed.wait(parts)
+    for part in parts:
+        if part.status == "error":
+            part.result()  # raises the task's error
+    pieces = []
+    for k, part in enumerate(parts):
+        x = client.submit(operator.itemgetter(0), part)
+        y = client.submit(operator.itemgetter(1), part)
+        pieces.append((da.from_delayed(dask.delayed(x), shape=(rows[k], width), dtype=dtype),
+                       da.from_delayed(dask.delayed(y), shape=(rows[k],), dtype="int64")))
+    return (da.concatenate([x for x, _ in pieces]), da.concatenate([y for _, y in pieces]))
+
+
 def _guarded(task: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:
     """On the worker: ``task``'s result, or the refusal (an :class:`IterateError`) it raised,
     returned rather than raised, so the worker logs no traceback for bad input."""

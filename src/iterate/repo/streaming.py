@@ -7,7 +7,7 @@ reference sample; a second (:func:`transform`) fills the matrix chunk by chunk.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,26 +210,32 @@ FIT_ROWS = 1_000_000  # above: the feature transformer is fitted on a sample of 
 
 
 def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
-             reference_rows: int, fit_rows: int = FIT_ROWS) -> training.Bundle:
+             reference_rows: int, fit_rows: int = FIT_ROWS,
+             fit_estimator: Callable[..., None] | None = None) -> training.Bundle:
     """A full refit on a training Parquet file, read in chunks, with its reference sample.
 
     The fit is :func:`iterate.core.training.fit_full`'s, fed from the file: up to ``fit_rows``
     rows it is the same model as ``fit_full`` of the whole file. Beyond, the transformer is
     fitted on ``fit_rows`` sampled rows plus the first row of each category value, and the
-    estimator on float32 rows.
+    estimator on float32 rows. ``fit_estimator(pipeline, rows, dtype, first_row)``, when
+    given, fits the estimator instead (on a cluster: :mod:`iterate.repo.distributed_fit`).
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
     labels = scanned.labels
     pipeline = training.fit_features(training.build(model, contract), scanned.to_fit, labels)
+    first = scanned.to_fit.head(1)
     fitted_on, scanned.to_fit = len(scanned.to_fit), None  # free them before the matrix
     if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
-    split = training.validation_split(pipeline[-1], labels, model.seed)
-    matrices = transform(path, pipeline[:-1], contract.features,
-                         scanned.rows, np.float64 if scanned.rows <= fit_rows else np.float32,
-                         parts=list(split) if split else None)
-    training.fit_estimator(pipeline, matrices, labels, split)
-    del matrices
+    dtype = np.float64 if scanned.rows <= fit_rows else np.float32
+    if fit_estimator is not None:
+        fit_estimator(pipeline, scanned.rows, dtype, first)
+    else:
+        split = training.validation_split(pipeline[-1], labels, model.seed)
+        matrices = transform(path, pipeline[:-1], contract.features, scanned.rows, dtype,
+                             parts=list(split) if split else None)
+        training.fit_estimator(pipeline, matrices, labels, split)
+        del matrices
     bundle = training.describe(pipeline, "full", note, model, contract, trained=scanned.batch_ids,
                                y=labels, seen=training.seen_range(scanned.batch_ids),
                                schema=training.input_schema(contract, pipeline, scanned.extremes))
