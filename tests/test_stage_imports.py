@@ -17,12 +17,14 @@ import pytest
 import yaml
 from conftest import make_template_repo
 
-HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "skops", "matplotlib", "PIL")
+HEAVY = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "skops", "matplotlib", "PIL",
+         "lightgbm", "dask", "distributed")
+OPTIONAL = {"lightgbm", "dask", "distributed"}  # only when params choose them (not shipped)
 # What each stage must not import (everything it does import is in its cmd's module's walk).
 FORBIDDEN = {
-    "prepare": {"pandas", "scipy", "sklearn", "skops", "matplotlib"},  # Parquet files only
-    "train": {"matplotlib", "PIL"},
-    "evaluate": {"pandas", "scipy", "sklearn", "skops", "matplotlib", "PIL"},  # scores only
+    "prepare": {"pandas", "scipy", "sklearn", "skops", "matplotlib", *OPTIONAL},  # Parquet only
+    "train": {"matplotlib", "PIL", *OPTIONAL},
+    "evaluate": {"pandas", "scipy", "sklearn", "skops", "matplotlib", "PIL", *OPTIONAL},
 }
 # Runs the stage module as `python -m` does and writes the heavy packages it imported.
 RUN = f"""

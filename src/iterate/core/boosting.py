@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from iterate.errors import IterateError
+
 MAX_TEXT_CHARS = 64 * 2**20  # ~2,000 trees of 255 leaves; more is refused before parsing
 MAX_LEAVES = 131_072  # LightGBM's own limit on num_leaves
 MAX_TREES = 100_000
@@ -83,7 +85,9 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
     # --- parameters -------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        """Each parameter's type and range, one ``ValueError`` naming the first wrong one."""
+        """Each parameter's type and range, one ``ValueError`` naming the first wrong one (and
+        LightGBM installed: one :class:`IterateError` if not)."""
+        _require_lightgbm()
         ints = {"n_estimators": (1, None), "num_leaves": (2, MAX_LEAVES), "max_depth": (-1, None),
                 "min_child_samples": (0, None), "subsample_freq": (0, None),
                 "max_bin": (2, None), "n_jobs": (1, 1024)}
@@ -217,6 +221,15 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
+
+
+def _require_lightgbm() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("lightgbm") is None:
+        raise IterateError("model.estimator: iterate.core.boosting.LightGBMClassifier needs "
+                           "lightgbm, in the optional extra `dask`, which is not installed; "
+                           "run `make setup-dask` (or `pip install -e .[dask]`)")
 
 
 def _booster_type() -> type:
