@@ -435,3 +435,24 @@ def test_the_dask_fit_is_as_good_as_the_local_fit_on_the_same_rows(on_dask, loca
     assert auc["local"] > 0.62, "the local fit learnt something"
     assert abs(auc["dask"] - auc["local"]) <= AUC_TOLERANCE
     assert abs(loss["dask"] - loss["local"]) <= LOG_LOSS_TOLERANCE * loss["local"]
+
+
+@pytest.mark.slow
+def test_the_pipeline_on_the_dask_engine_trains_lightgbm_on_the_cluster(tmp_path):
+    """`iterate replay` (landing) and `dvc repro` in a copy of the template with LightGBM chosen and
+    ``compute.engine: dask``: the train stage fits through lightgbm.dask, and the candidate
+    loads through the verified loader."""
+    pytest.importorskip("distributed")
+    from conftest import make_template_repo
+
+    repo = make_template_repo(tmp_path)
+    repo.set_params(**{"split.window": 2, "split.min_train_rows": 100,
+                       "evaluate.resamples": 200, "train.mode": "full",
+                       "model.estimator": LGBM.estimator, "compute.engine": "dask"})
+    repo.set_params(**{"model.params": {"n_estimators": 20}})
+    repo.iterate("replay", "--through", "2013-01-21")
+    result = repo.dvc("repro")
+    assert "train: LightGBMClassifier, full refit" in result.stdout
+    candidate = bundles.load(repo.path / "models" / "candidate")
+    assert candidate.kind == "LightGBMClassifier"
+    assert "tree_learner: data" in candidate.pipeline[-1].booster_text_, "fitted on the cluster"
