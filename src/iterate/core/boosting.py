@@ -42,6 +42,28 @@ NODE_KEYS = ("split_feature", "split_gain", "threshold", "decision_type", "left_
 FITTED = ("booster_text_", "classes_", "n_features_in_")
 
 
+class _PartsInOrder:
+    """A Dask client whose ``who_has`` lists the futures in the order asked. LightGBM ranks the
+    workers in the order ``who_has`` gives their parts, and ``distributed`` gives them in the
+    order of a set of keys (string hashes differ per process); each rank bins its share of the
+    features from its own rows, so the rank of each part changes the model. In part order, the
+    worker holding the first part is rank 0 in every run (:mod:`iterate.repo.cluster` places
+    part k on the k-th worker)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def who_has(self, futures: Any = None, **kwargs: Any) -> dict:
+        found = self._client.who_has(futures, **kwargs)
+        if futures is None:
+            return found
+        keys = dict.fromkeys(f.key for f in self._client.futures_of(futures))
+        return {key: found[key] for key in keys}
+
+
 class ModelTextError(ValueError):
     """A LightGBM text model that is not one this class writes (what is wrong, in one line)."""
 
@@ -150,18 +172,24 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         from lightgbm.dask import DaskLGBMClassifier
 
         self._validate_params()
-        client.run(quiet)  # LightGBM's network set-up logs on each worker, whatever verbose says
         quiet()
+        # LightGBM's native log level is per thread, and its network set-up logs before the
+        # params reach it: lower it in each worker's task thread (one per worker here)
+        workers = list(client.scheduler_info()["workers"])
+        client.gather([client.submit(quiet, workers=[w], allow_other_workers=False, pure=False)
+                       for w in workers])
         # each worker's threads are the worker's (one per worker in a LocalCluster)
         options = {k: v for k, v in self._lightgbm_params().items() if k != "n_jobs"}
-        fitted = DaskLGBMClassifier(client=client, **options).fit(
+        fitted = DaskLGBMClassifier(client=_PartsInOrder(client), **options).fit(
             X, y, categorical_feature=self._categorical())
         return self._keep(fitted.booster_, X.shape[1])
 
     def _keep(self, booster: Any, width: int) -> LightGBMClassifier:
         """Keep the booster as its text, and predict from that text parsed again, so a fitted
-        model and its saved and loaded copy are the same model."""
-        text = booster.model_to_string()
+        model and its saved and loaded copy are the same model. The network addresses of a
+        distributed fit (random ports) are blanked: the same model gives the same text."""
+        text = re.sub(r"^\[(machines|local_listen_port): [^\]\n]*\]$", r"[\1: ]",
+                      booster.model_to_string(), flags=re.M)
         self.booster_text_, self.classes_, self.n_features_in_ = text, np.array([0, 1]), width
         self._booster = None
         self.check_loaded()
@@ -248,6 +276,8 @@ def quiet() -> None:
     logger = logging.getLogger("iterate.lightgbm")
     logger.setLevel(logging.ERROR)
     lightgbm.register_logger(logger)
+    # a one-row Dataset built with verbosity -1 sets this thread's native log level
+    lightgbm.Dataset(np.zeros((1, 1)), label=[0], params={"verbosity": -1}).construct()
 
 
 def check_text(text: Any, width: int) -> int:

@@ -89,7 +89,10 @@ def partitioned_arrays(client: Any, task: Callable[..., Any], items: Sequence[tu
                        **shared: Any) -> tuple[Any, Any]:
     """Dask arrays ``(X, y)`` of the partitions ``task(*item, **shared)`` makes, each a task on
     the cluster returning ``(matrix of rows[k] x width, labels)``; the parts stay in the
-    workers' memory (the client holds their futures only). Errors raise here, before a fit."""
+    workers' memory (the client holds their futures only). Part ``k`` is made and kept on the
+    ``k % n``-th of the ``n`` workers (sorted by address): the same parts on the same number of
+    workers are laid out alike, and no worker is left without rows while another holds two
+    (a distributed fit depends on which rows each worker holds). Errors raise here."""
     import operator
 
     import dask
@@ -98,15 +101,19 @@ def partitioned_arrays(client: Any, task: Callable[..., Any], items: Sequence[tu
     distributed = _distributed()
     scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
                  for k, v in shared.items()}
-    parts = [client.submit(task, *item, **scattered, pure=False) for item in items]
+    workers = sorted(client.scheduler_info()["workers"])
+    placed = [{"workers": [workers[k % len(workers)]], "allow_other_workers": False}
+              for k in range(len(items))]
+    parts = [client.submit(task, *item, **scattered, pure=False, **where)
+             for item, where in zip(items, placed, strict=True)]
     distributed.wait(parts)
     for part in parts:
         if part.status == "error":
             part.result()  # raises the task's error
     pieces = []
     for k, part in enumerate(parts):
-        x = client.submit(operator.itemgetter(0), part)
-        y = client.submit(operator.itemgetter(1), part)
+        x = client.submit(operator.itemgetter(0), part, **placed[k])
+        y = client.submit(operator.itemgetter(1), part, **placed[k])
         pieces.append((da.from_delayed(dask.delayed(x), shape=(rows[k], width), dtype=dtype),
                        da.from_delayed(dask.delayed(y), shape=(rows[k],), dtype="int64")))
     return (da.concatenate([x for x, _ in pieces]), da.concatenate([y for _, y in pieces]))
