@@ -11,7 +11,9 @@ prediction log.
 Evaluate: N scored rows (a label, two models' probabilities, all distinct; a slice column of 4
 values) as a folder of Parquet parts. The local engine reads them whole and calls
 ``core.evaluate.candidate_vs_production``; the Dask engine runs ``distributed_eval.compare``
-(summaries per part, merged; the paired AUC's second pass).
+(summaries per part, merged on the workers; the paired AUC's second pass), with the AUC on the
+default grid of ``compute.auc_bins`` and, once with 2 workers, exact (``auc_bins: null``); each
+row gives the AUC delta, and the grid's error bound.
 
 Each engine and worker count runs in its own child process; the time is the work alone (the
 LocalCluster's start is reported apart); peak memory is each process's ru_maxrss (for Dask, the
@@ -84,7 +86,8 @@ def run_child(task: str, workers: int, root: Path) -> dict:
 
 
 def child(task: str, workers: int, root: Path) -> dict:
-    """Measure ``task`` (predict | evaluate) on ``workers`` Dask workers (0: local engine)."""
+    """Measure ``task`` (predict | evaluate | evaluate-exact) on ``workers`` Dask workers (0:
+    the local engine)."""
     p = params.load(ROOT / "params.yaml")
     options = p.evaluate.__class__(**{**p.evaluate.__dict__, "slice_column": "origin"})
     result: dict = {}
@@ -121,8 +124,10 @@ def child(task: str, workers: int, root: Path) -> dict:
         if workers:
             from iterate.repo import distributed_eval
 
-            metrics, _ = distributed_eval.compare(client, root / "scored", "label", "candidate",
-                                                  "production", 0.5, options)
+            bins = None if task == "evaluate-exact" else p.compute.auc_bins
+            metrics, _, sketch = distributed_eval.compare(
+                client, root / "scored", "label", "candidate", "production", 0.5, options, bins)
+            result["bound"] = sketch["roc_auc_error_bound"]["delta"]
         else:
             from iterate.core import evaluate
 
@@ -166,22 +171,24 @@ def main() -> None:
               f"OMP_NUM_THREADS=1; load average {os.getloadavg()[0]:.1f}; "
               f"{os.cpu_count()} cores")
         print("| task | engine | rows/s | vs local | cluster start s | peak MB (client) | "
-              "peak MB per worker |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for task in ("predict", "evaluate"):
-            local = None
-            for workers in (0, 1, 2):
-                r = run_child(task, workers, root)
-                rate = r["rows"] / r["seconds"]
-                local = local or rate
-                engine = "local" if not workers else f"dask, {workers} worker" + \
-                    ("s" if workers > 1 else "")
-                start = f"{r['cluster_start_s']:.1f}" if workers else "-"
-                per_worker = ", ".join(f"{m:.0f}" for m in r.get("worker_peak_mb", [])) or "-"
-                print(f"| {task} | {engine} | {rate:,.0f} | {rate / local:.2f}x | {start} | "
-                      f"{r['peak_mb']:.0f} | {per_worker} |", flush=True)
-                for out in root.glob("out-*"):
-                    shutil.rmtree(out) if out.is_dir() else out.unlink()
+              "peak MB per worker | ROC AUC delta (bound) |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        local = {}
+        for task, workers in (("predict", 0), ("predict", 1), ("predict", 2), ("evaluate", 0),
+                              ("evaluate", 1), ("evaluate", 2), ("evaluate-exact", 2)):
+            r = run_child(task, workers, root)
+            rate = r["rows"] / r["seconds"]
+            base = local.setdefault(task.partition("-")[0], rate)
+            engine = "local" if not workers else f"dask, {workers} worker" + \
+                ("s" if workers > 1 else "")
+            start = f"{r['cluster_start_s']:.1f}" if workers else "-"
+            per_worker = ", ".join(f"{m:.0f}" for m in r.get("worker_peak_mb", [])) or "-"
+            auc = "-" if task == "predict" else f"{r['roc_auc_delta']:.6f}" + \
+                (f" ({r['bound']:.2g})" if r.get("bound") is not None else "")
+            print(f"| {task} | {engine} | {rate:,.0f} | {rate / base:.2f}x | {start} | "
+                  f"{r['peak_mb']:.0f} | {per_worker} | {auc} |", flush=True)
+            for out in root.glob("out-*"):
+                shutil.rmtree(out) if out.is_dir() else out.unlink()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

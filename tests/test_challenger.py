@@ -41,3 +41,20 @@ def test_a_pending_candidate_is_copied_in_with_its_evidence_and_without_the_note
     assert challenger.pin() == "the pending challenger"
 
     assert _files(CHALLENGER) == sorted([*_files(CANDIDATE), challenger.EVIDENCE_FILE])
+
+
+def test_with_no_production_the_baseline_holds_only_a_note_and_then_production_s_files(
+        tmp_path, monkeypatch):
+    from iterate.repo import deploy
+    from iterate.repo.layout import BASELINE, NONE_FILE, PRODUCTION
+
+    monkeypatch.chdir(tmp_path)
+    deploy.pin_baseline()
+    assert _files(BASELINE) == [NONE_FILE], "DVC tracks no empty folder"
+    assert "No production model yet" in (BASELINE / NONE_FILE).read_text()
+
+    production_repo(tmp_path)
+    deploy.pin_baseline()
+    assert _files(BASELINE) == _files(PRODUCTION), "production's files, without the note"
+    assert all((BASELINE / f).read_bytes() == (PRODUCTION / f).read_bytes()
+               for f in _files(PRODUCTION))

@@ -177,6 +177,24 @@ def test_a_session_starts_two_worker_processes_on_loopback(client):
     assert {w["nthreads"] for w in workers.values()} == {1}
 
 
+def test_a_fold_merges_on_the_workers_in_the_items_order_and_raises_the_first_refusal(client):
+    from iterate.repo import cluster
+
+    def task(i):  # a local function: sent to the workers by value
+        if i in (5, 8):
+            raise IterateError(f"part {i} refused")
+        return [i]
+
+    def concatenate(a, b):  # not commutative: the result shows the order
+        return a + b
+
+    assert cluster.fold_in_order(client, task, [(i,) for i in range(5)], concatenate) == \
+        list(range(5))
+    assert cluster.fold_in_order(client, task, [(3,)], concatenate) == [3]
+    with pytest.raises(IterateError, match="part 5 refused"):
+        cluster.fold_in_order(client, task, [(i,) for i in range(10)], concatenate)
+
+
 def test_an_unreachable_scheduler_is_one_line_naming_the_address():
     pytest.importorskip("distributed")
     from iterate.repo import cluster
@@ -428,9 +446,12 @@ def assert_close(got, want, where: str = "") -> None:
         assert got == want, where
 
 
+@pytest.mark.parametrize("bins", [None, 2**20], ids=["exact", "grid"])
 @pytest.mark.parametrize("with_production", [True, False])
 def test_dask_evaluation_gives_the_local_metrics_slices_and_gate_verdict(client, tmp_path,
-                                                                          with_production):
+                                                                          with_production, bins):
+    """Exact, or on the default grid: scores 0.001 apart fall in bins 1,048 apart, so the
+    grid keeps their order and ties."""
     from iterate.core import evaluate, gate
     from iterate.repo import distributed_eval
 
@@ -442,7 +463,10 @@ def test_dask_evaluation_gives_the_local_metrics_slices_and_gate_verdict(client,
         frame["late"].to_numpy(), frame["candidate"].to_numpy(), production, 0.5, options,
         frame["origin"].to_numpy().astype(str))
     got = distributed_eval.compare(client, folder, "late", "candidate",
-                                   "production" if with_production else None, 0.5, options)
+                                   "production" if with_production else None, 0.5, options,
+                                   bins)
+    assert got[2]["auc_bins"] == bins
+    assert (got[2]["roc_auc_error_bound"]["delta"] is None) == (not with_production)
     assert got[1]["values"]["ZZZ"] is None, "a slice under min_slice_rows is not judged"
     assert_close(got[0], want[0])
     assert {k: v for k, v in got[1].items() if k != "values"} == \
@@ -455,7 +479,33 @@ def test_dask_evaluation_gives_the_local_metrics_slices_and_gate_verdict(client,
                                  else None}}
         return gate.decide(evaluation, slices, P.gate).to_dict()
 
-    assert verdict(*got) == verdict(*want)
+    assert verdict(*got[:2]) == verdict(*want)
+
+
+def test_on_the_grid_the_dask_auc_is_within_its_reported_bound_of_the_exact_auc(client,
+                                                                                tmp_path):
+    """Continuous scores (all distinct) on a coarse grid of 64 bins: the AUC moves, by no more
+    than the bound evaluation.json reports; the threshold metrics and losses do not move."""
+    from iterate.core import evaluate
+    from iterate.repo import distributed_eval
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(4000) < 0.3).astype("int8")
+    frame = pd.DataFrame({"late": y, "candidate": np.clip(0.3 * y + rng.random(4000) * 0.7, 0, 1),
+                          "production": np.clip(0.2 * y + rng.random(4000) * 0.8, 0, 1)})
+    folder = parquet_folder(tmp_path / "scored", frame, [1000, 2500])
+    options = dataclasses.replace(P.evaluate, slice_column=None, resamples=200)
+    want, _ = evaluate.candidate_vs_production(
+        y, frame["candidate"].to_numpy(), frame["production"].to_numpy(), 0.5, options)
+    metrics, _, sketch = distributed_eval.compare(client, folder, "late", "candidate",
+                                                  "production", 0.5, options, 64)
+    bound = sketch["roc_auc_error_bound"]
+    for side in ("candidate", "production", "delta"):
+        error = abs(metrics["roc_auc"][side] - want["roc_auc"][side])
+        assert 0 < bound[side] < 0.02 and error <= bound[side] + 1e-6, (side, error, bound)
+    assert metrics["roc_auc"]["candidate"] != want["roc_auc"]["candidate"], "64 bins move it"
+    for metric in ("f1", "accuracy", "log_loss", "brier"):
+        assert_close(metrics[metric], want[metric], metric)
 
 
 def test_dask_drift_statistics_equal_the_local_drift_report(client, tmp_path):
@@ -494,6 +544,7 @@ def test_the_evaluate_stage_on_the_dask_engine_writes_the_local_metrics(tmp_path
     want = evaluate.candidate_vs_production(*args)
     assert_close(got[0], want[0])
     assert_close(got[1], want[1])
+    assert got[2]["auc_bins"] == 2**20, "the default grid"
     assert list(tmp_path.iterdir()) == [], "the staged parts are removed"
 
 
@@ -529,8 +580,8 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
             gate = json.loads((repo.path / "metrics/gate.json").read_text())
             verdicts.append(gate["verdict"])
             evaluation = json.loads((repo.path / "metrics/evaluation.json").read_text())
-            evaluations.append({k: evaluation[k] for k in ("holdout", "models", "metrics",
-                                                           "thresholds")})
+            evaluations.append({k: evaluation.get(k) for k in ("holdout", "models", "metrics",
+                                                               "thresholds", "engine")})
             if gate["promotable"]:
                 repo.iterate("promote")
             repo.git("add", "-A")
@@ -545,4 +596,10 @@ def test_three_iterations_on_the_dask_engine_give_the_local_registry_verdicts_an
     assert dask["verdicts"] == local["verdicts"]
     assert dask["registry"] == local["registry"], "the same versions of the same models"
     for got, want in zip(dask["evaluations"], local["evaluations"], strict=True):
+        sketch, auc = got.pop("engine"), got["metrics"].pop("roc_auc")
+        assert want.pop("engine") is None and sketch["auc_bins"] == 2**20
+        for side, bound in sketch["roc_auc_error_bound"].items():  # the AUC on the grid
+            if bound is not None:
+                assert abs(auc[side] - want["metrics"]["roc_auc"][side]) <= bound + 2e-6, side
+        want["metrics"].pop("roc_auc")
         assert_close(got, want)

@@ -186,7 +186,7 @@ def test_the_baseline_is_a_copy_of_production_checked_against_the_registry(repo)
     assert tree_digest(Path("models/baseline"), ".") == tree_digest(production, ".")
 
 
-def test_an_empty_registry_pins_an_empty_baseline(repo):
+def test_an_empty_registry_pins_a_baseline_of_no_model(repo):
     Path("models/registry.yaml").unlink()
     assert "no production model yet" in deploy.pin_baseline()
-    assert Path("models/baseline").is_dir() and not any(Path("models/baseline").iterdir())
+    assert [f.name for f in Path("models/baseline").iterdir()] == ["NONE.txt"]

@@ -117,6 +117,7 @@ def test_health_and_version_name_the_served_model_its_sha256_and_input_contract(
     assert version[0] == 200 and version[1]["version"] == V2
     assert version[1]["sha256"] == meta["sha256"]
     assert version[1]["input_schema"] == meta["input_schema"]
+    assert version[1]["output"]["threshold"] == meta["threshold"], "the cut it labels rows at"
 
 
 def test_a_body_over_the_bound_is_refused_with_413_unread(s):

@@ -124,3 +124,70 @@ def test_chi2_from_merged_category_counts_equals_the_contingency_statistic():
     import pandas as pd
     want = drift._categorical("c", pd.Series(ref), pd.Series(cur))["statistic"]
     assert got == pytest.approx(want, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- AUC on a grid
+
+def continuous(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    return y, np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1), np.clip(0.2 * y + rng.random(n), 0, 1)
+
+
+def merged_on_grid(y, pc, pp, bins):
+    parts = [summaries.summarise(y[s], pc[s], pp[s], 0.5, bins) for s in cuts(len(y))]
+    total = summaries.merge_all(parts)
+    spread = reduce(summaries.merge_spreads, [
+        summaries.spread(y[s], pc[s], pp[s], summaries.components(total)) for s in cuts(len(y))])
+    return total, summaries.compare(total, spread, **CI)
+
+
+@pytest.mark.parametrize("bins", [16, 256, 2**20])
+def test_the_auc_on_a_grid_is_within_its_stated_bound_of_the_exact_auc(bins):
+    y, pc, pp = continuous(20_000, seed=8)
+    want = evaluate.compare(y, pc, pp, 0.5, **CI)["roc_auc"]
+    total, got = merged_on_grid(y, pc, pp, bins)
+    bound = summaries.auc_error_bound(total)
+    for side in ("candidate", "production", "delta"):
+        error = abs(getattr(got["roc_auc"], side).value - getattr(want, side).value)
+        assert error <= bound[side] + 1e-12, (side, error, bound[side])
+    assert bound["candidate"] < 1.0 / bins, "each bin holds about 1/bins of the pairs"
+    assert bound["delta"] == bound["candidate"] + bound["production"]
+
+
+def test_on_a_fine_grid_the_auc_and_its_delong_ci_match_the_exact_ones():
+    y, pc, pp = continuous(20_000, seed=9)
+    want = evaluate.compare(y, pc, pp, 0.5, **CI)["roc_auc"]
+    _, got = merged_on_grid(y, pc, pp, 2**20)
+    for side in ("candidate", "production", "delta"):
+        for field in ("value", "ci_low", "ci_high"):
+            assert getattr(getattr(got["roc_auc"], side), field) == pytest.approx(
+                getattr(getattr(want, side), field), abs=1e-4), (side, field)
+
+
+def test_the_bound_is_reached_when_every_score_shares_one_bin():
+    """All positives above all negatives, in one bin of two: exact AUC 1, the grid's 1/2, and
+    the bound says 1/2."""
+    y = np.array([0, 0, 0, 1, 1])
+    p = np.array([0.5, 0.6, 0.7, 0.8, 0.9])
+    s = summaries.summarise(y, p, None, 0.5, bins=2)
+    assert summaries.compare(s, None, **CI)["roc_auc"].candidate.value == 0.5
+    assert summaries.auc_error_bound(s) == {"candidate": 0.5, "production": None, "delta": None}
+    assert evaluate.compare(y, p, None, 0.5, **CI)["roc_auc"].candidate.value == 1.0
+
+
+def test_grid_counts_stay_within_the_bins_whatever_the_rows():
+    y, pc, pp = continuous(50_000, seed=10)
+    total, _ = merged_on_grid(y, pc, pp, 1024)
+    assert all(s.values.size <= 1024 for s in total.scores)
+    assert all(int(s.neg.sum() + s.pos.sum()) == 50_000 for s in total.scores)
+    exact = summaries.summarise(y, pc, pp, 0.5)
+    assert summaries.auc_error_bound(exact) == {"candidate": 0.0, "production": 0.0,
+                                                "delta": 0.0}
+
+
+def test_summaries_of_distinct_scores_and_of_a_grid_do_not_merge():
+    y, pc, pp = continuous(100, seed=11)
+    with pytest.raises(ValueError, match="grid"):
+        summaries.merge(summaries.summarise(y, pc, pp, 0.5),
+                        summaries.summarise(y, pc, pp, 0.5, bins=64))

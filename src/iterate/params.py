@@ -289,15 +289,19 @@ SCHEDULER = re.compile(r"tcp://(?P<host>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]):(?P<p
 
 @dataclass(frozen=True)
 class Compute:
-    """Where ``iterate predict`` and ``iterate land`` run (docs/scale.md): in this process
-    (``local``), or on a Dask cluster (``dask``, the optional extra): a ``LocalCluster`` of
-    ``workers`` processes started for the command when ``scheduler`` is null, else the team's
-    scheduler at that address."""
+    """Where ``iterate predict``, ``iterate land`` and the evaluate stage run (docs/scale.md):
+    in this process (``local``), or on a Dask cluster (``dask``, the optional extra): a
+    ``LocalCluster`` of ``workers`` processes started for the command when ``scheduler`` is
+    null, else the team's scheduler at that address."""
 
     engine: Literal["local", "dask"] = "local"
     scheduler: str | None = None
     workers: int = field(default=2, metadata=_within(
         1, 512, why="processes of the LocalCluster a command starts"))
+    # the evaluate stage's ROC AUC counts scores in this many equal bins of [0, 1] (bounded
+    # memory, the error bound reported); null: every distinct score (exact)
+    auc_bins: int | None = field(default=2**20, metadata=_within(
+        2, 2**26, why="bins of [0, 1] the AUC counts scores in; null: exact"))
 
 
 @dataclass(frozen=True)

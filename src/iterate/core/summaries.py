@@ -7,8 +7,11 @@ Evaluation, in two passes over the partitions:
    threshold (4 for one model, 8 paired), so the multinomial bootstrap with the same seed draws
    the same resamples; each per-row loss (and the paired difference) as count, mean and sum of
    squared deviations (Chan's parallel update); each model's scores as value counts of
-   (score, label) -- an exact distributed sort, from which the AUC and its single-model DeLong
-   variance follow, since a row's DeLong component depends only on its score and label.
+   (score, label), from which the AUC and its single-model DeLong variance follow, since a
+   row's DeLong component depends only on its score and label. The counts are of the distinct
+   scores (an exact distributed sort), or of ``bins`` equal bins of [0, 1] (:func:`on_grid`: a
+   sketch whose size does not grow with the rows; the AUC is then within
+   :func:`auc_error_bound` of the exact one).
 2. The paired AUC delta's variance needs each row's difference of the two models' components:
    :func:`components` turns the merged value counts into lookup tables, and
    :func:`spread` of each partition (merged by :func:`merge_spreads`) gives that difference's
@@ -16,7 +19,8 @@ Evaluation, in two passes over the partitions:
 
 :func:`compare` then gives what :func:`iterate.core.evaluate.compare` gives on all the rows:
 the threshold metrics equal, the rest equal up to floating-point summation order (the tests
-hold them to 1e-12). Slices are summaries per slice value (:func:`summarise_slices`).
+hold them to 1e-12), the AUC on a grid within its bound. Slices are summaries per slice value
+(:func:`summarise_slices`).
 
 Drift: PSI from counts on the reference's bin edges (:func:`bin_counts`), chi-squared from
 category counts, KS from merged value counts (:func:`value_counts`, exact).
@@ -66,17 +70,28 @@ class Moments:
         return math.nan if self.n < 2 else self.m2 / (self.n - 1) / self.n
 
 
+def on_grid(p: np.ndarray, bins: int) -> np.ndarray:
+    """Each probability's bin of ``bins`` equal bins of [0, 1] (1.0 in the last): ``int64``."""
+    return np.minimum((np.asarray(p, dtype=np.float64) * bins).astype(np.int64), bins - 1)
+
+
 @dataclass(frozen=True)
 class ScoreCounts:
-    """Distinct scores, sorted, with how many negative and positive rows hold each."""
+    """Distinct scores (floats), or the bins of a grid (ints, :func:`on_grid`), sorted, with how
+    many negative and positive rows hold each."""
 
     values: np.ndarray
     neg: np.ndarray
     pos: np.ndarray
 
     @staticmethod
-    def of(y: np.ndarray, p: np.ndarray) -> ScoreCounts:
-        values, inverse = np.unique(p, return_inverse=True)
+    def of(y: np.ndarray, p: np.ndarray, bins: int | None = None) -> ScoreCounts:
+        if bins is not None and p.size * 8 >= bins:  # many rows: count the bins, no sort
+            counts = np.bincount(2 * on_grid(p, bins) + y, minlength=2 * bins).reshape(-1, 2)
+            held = np.flatnonzero(counts.any(axis=1))
+            return ScoreCounts(held, counts[held, 0], counts[held, 1])
+        values, inverse = np.unique(p if bins is None else on_grid(p, bins),
+                                    return_inverse=True)
         k = values.size
         return ScoreCounts(values, np.bincount(inverse[~y], minlength=k),
                            np.bincount(inverse[y], minlength=k))
@@ -86,9 +101,15 @@ class ScoreCounts:
 
     @staticmethod
     def merge_all(counts: list[ScoreCounts]) -> ScoreCounts:
-        """All of them at once (one sort of all the distinct scores, not one per merge)."""
-        values, inverse = np.unique(np.concatenate([c.values for c in counts]),
-                                    return_inverse=True)
+        """All of them at once: bins counted in one dense pass, distinct scores in one sort."""
+        values = np.concatenate([c.values for c in counts])
+        if values.dtype.kind == "i":  # bins of a grid: no sort
+            size = int(values.max()) + 1 if values.size else 0
+            neg, pos = (np.bincount(values, np.concatenate([getattr(c, f) for c in counts]),
+                                    size).astype(np.int64) for f in ("neg", "pos"))
+            held = np.flatnonzero(neg + pos)
+            return ScoreCounts(held, neg[held], pos[held])
+        values, inverse = np.unique(values, return_inverse=True)
         k = values.size
 
         def add(field: str) -> np.ndarray:
@@ -96,6 +117,15 @@ class ScoreCounts:
             return np.bincount(inverse, weights, k).astype(np.int64)
 
         return ScoreCounts(values, add("neg"), add("pos"))
+
+    def error_bound(self) -> float:
+        """How far the AUC of these counts may be from the exact one: on a grid, a positive and
+        a negative row in one bin count 1/2, their exact share 0, 1/2 or 1; of distinct
+        scores, 0."""
+        m, k = int(self.pos.sum()), int(self.neg.sum())
+        if self.values.dtype.kind != "i" or not m or not k:
+            return 0.0
+        return float(0.5 * np.dot(self.pos.astype(np.float64), self.neg) / m / k)
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,7 @@ class Summary:
     cells: np.ndarray  # 4 cells (2*label + predicted) or 8 (4*label + 2*cand + prod)
     losses: dict[str, Moments]  # "candidate:log_loss", "production:brier", "delta:brier", ...
     scores: tuple[ScoreCounts, ...]  # candidate's, then production's if any
+    bins: int | None = None  # the scores' grid (:func:`on_grid`); None: distinct scores
 
     @property
     def rows(self) -> int:
@@ -112,9 +143,10 @@ class Summary:
 
 
 def summarise(y_true: Any, candidate: Any, production: Any | None,
-              threshold: float | tuple[float, float]) -> Summary:
+              threshold: float | tuple[float, float], bins: int | None = None) -> Summary:
     """The summary of these rows (checked as :func:`iterate.core.evaluate.compare` checks);
-    ``threshold`` may be each model's own (:func:`iterate.core.evaluate.cuts`)."""
+    ``threshold`` may be each model's own (:func:`iterate.core.evaluate.cuts`); the scores
+    counted on a grid of ``bins`` (None: distinct scores, exact)."""
     cut_c, cut_p = ev.cuts(threshold)
     y = ev._labels(y_true)
     pc = ev._proba(candidate, y.size, "proba_candidate")
@@ -125,13 +157,13 @@ def summarise(y_true: Any, candidate: Any, production: Any | None,
         cells = np.bincount(4 * y + 2 * (pc >= cut_c) + (pp >= cut_p), minlength=8)
     loss_c = ev._row_losses(y, pc)
     losses = {f"candidate:{k}": Moments.of(v) for k, v in loss_c.items()}
-    scores = (ScoreCounts.of(y, pc),)
+    scores = (ScoreCounts.of(y, pc, bins),)
     if pp is not None:
         loss_p = ev._row_losses(y, pp)
         losses.update({f"production:{k}": Moments.of(v) for k, v in loss_p.items()})
         losses.update({f"delta:{k}": Moments.of(loss_c[k] - loss_p[k]) for k in loss_c})
-        scores += (ScoreCounts.of(y, pp),)
-    return Summary(cells.astype(np.int64), losses, scores)
+        scores += (ScoreCounts.of(y, pp, bins),)
+    return Summary(cells.astype(np.int64), losses, scores, bins)
 
 
 def merge(a: Summary, b: Summary) -> Summary:
@@ -142,10 +174,12 @@ def merge_all(parts: list[Summary]) -> Summary:
     """The summary of all the parts' rows (the score counts merged in one sort)."""
     if len({p.cells.size for p in parts}) != 1:
         raise ValueError("merge: summaries of one model and of two cannot merge")
+    if len({p.bins for p in parts}) != 1:
+        raise ValueError("merge: summaries of distinct scores and of a grid cannot merge")
     losses = {k: reduce(Moments.merge, [p.losses[k] for p in parts]) for k in parts[0].losses}
     return Summary(sum(p.cells for p in parts), losses,
                    tuple(ScoreCounts.merge_all([p.scores[i] for p in parts])
-                         for i in range(len(parts[0].scores))))
+                         for i in range(len(parts[0].scores))), parts[0].bins)
 
 
 def _slice_keys(values: Any) -> np.ndarray:
@@ -154,15 +188,24 @@ def _slice_keys(values: Any) -> np.ndarray:
 
 
 def summarise_slices(y_true: Any, candidate: Any, production: Any | None, slice_values: Any,
-                     threshold: float | tuple[float, float]) -> dict[str, Summary]:
+                     threshold: float | tuple[float, float],
+                     bins: int | None = None) -> dict[str, Summary]:
     """A summary per slice value (``str`` of the value, as
     :func:`iterate.core.evaluate.compare_slices` groups them)."""
     y, pc = np.asarray(y_true), np.asarray(candidate)
     pp = None if production is None else np.asarray(production)
-    keys = np.array([str(u) for u in _slice_keys(slice_values)])
-    return {key: summarise(y[keys == key], pc[keys == key],
-                           None if pp is None else pp[keys == key], threshold)
-            for key in sorted(set(keys.tolist()))}
+    keys = _slice_keys(slice_values)
+    if keys.dtype.kind != "U":
+        keys = np.array([str(u) for u in keys])
+    names, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(names.size + 1))
+    out = {}
+    for i, key in enumerate(names.tolist()):  # sorted; each slice's rows in their order
+        rows = order[bounds[i]:bounds[i + 1]]
+        out[key] = summarise(y[rows], pc[rows], None if pp is None else pp[rows], threshold,
+                             bins)
+    return out
 
 
 def merge_slices(a: Mapping[str, Summary], b: Mapping[str, Summary]) -> dict[str, Summary]:
@@ -179,30 +222,38 @@ def merge_all_slices(parts: list[Mapping[str, Summary]]) -> dict[str, Summary]:
 
 @dataclass(frozen=True)
 class Components:
-    """Per distinct score, the DeLong component of a positive row (share of negatives it
-    outranks, ties 1/2) and of a negative row (share of positives outranking it)."""
+    """Per distinct score (or bin of the grid), the DeLong component of a positive row (share
+    of negatives it outranks, ties 1/2) and of a negative row (share of positives outranking
+    it)."""
 
     values: np.ndarray
     positive: np.ndarray
     negative: np.ndarray
+    bins: int | None = None
 
     def of(self, y: np.ndarray, p: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(self.values, p)
-        return np.where(y, self.positive[at], self.negative[at])
+        if self.bins is None:
+            at = np.searchsorted(self.values, p)
+            return np.where(y, self.positive[at], self.negative[at])
+        at = on_grid(p, self.bins)  # a dense table of the bins: no search
+        table = np.zeros((self.bins, 2))
+        table[self.values] = np.column_stack((self.negative, self.positive))
+        return table[at, y.astype(np.int64)]
 
 
-def _components(s: ScoreCounts) -> Components | None:
+def _components(s: ScoreCounts, bins: int | None) -> Components | None:
     m, k = int(s.pos.sum()), int(s.neg.sum())
     if m == 0 or k == 0:
         return None
     neg_below = np.cumsum(s.neg) - s.neg
     pos_below = np.cumsum(s.pos) - s.pos
-    return Components(s.values, (neg_below + 0.5 * s.neg) / k, 1.0 - (pos_below + 0.5 * s.pos) / m)
+    return Components(s.values, (neg_below + 0.5 * s.neg) / k,
+                      1.0 - (pos_below + 0.5 * s.pos) / m, bins)
 
 
 def components(summary: Summary) -> tuple[Components, ...] | None:
     """Each model's lookup table (pass 2's input), or None when the rows hold one class."""
-    tables = tuple(_components(s) for s in summary.scores)
+    tables = tuple(_components(s, summary.bins) for s in summary.scores)
     return None if any(t is None for t in tables) else tables  # type: ignore[return-value]
 
 
@@ -220,6 +271,18 @@ def spread(y_true: Any, candidate: Any, production: Any,
 def merge_spreads(a: tuple[Moments, Moments], b: tuple[Moments, Moments]) -> tuple[Moments,
                                                                                     Moments]:
     return a[0].merge(b[0]), a[1].merge(b[1])
+
+
+def auc_error_bound(summary: Summary) -> dict[str, float | None]:
+    """How far each model's AUC (and their delta) from ``summary`` may be from the exact one
+    on the same rows: 0 for distinct scores; on a grid, half the share of (positive, negative)
+    pairs that share a bin (each such pair counts 1/2, its exact share being 0, 1/2 or 1). None
+    where there is no AUC (one class, or no production)."""
+    bounds = [s.error_bound() if components(summary) is not None else None
+              for s in summary.scores]
+    candidate, production = bounds[0], bounds[1] if len(bounds) > 1 else None
+    delta = None if candidate is None or production is None else candidate + production
+    return {"candidate": candidate, "production": production, "delta": delta}
 
 
 def _weighted(values: np.ndarray, weights: np.ndarray) -> Moments:

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from iterate.repo import atomic, bundles
 from iterate.repo.jsonfile import read_json
-from iterate.repo.layout import CANDIDATE, CHALLENGER, EVIDENCE, GATE
+from iterate.repo.layout import CANDIDATE, CHALLENGER, EVIDENCE, GATE, NONE_FILE
 
 EVIDENCE_FILE = "evidence.npz"
 PENDING = "pending"
-NONE_FILE = "NONE.txt"  # what the folder holds when no challenger is pending (DVC warns on an
-NONE_TEXT = "No challenger is pending: the last verdict was not `pending`.\n"  # empty folder)
+NONE_TEXT = "No challenger is pending: the last verdict was not `pending`.\n"
 
 
 def pin() -> str:

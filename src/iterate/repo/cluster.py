@@ -6,8 +6,11 @@ off; with an address, a client of that running scheduler. Dask is imported here 
 when a session opens, so a command on the local engine never imports it.
 
 :func:`run_in_order` runs one task per partition and returns their results in partition order;
-when tasks fail, the first failing partition's error is raised (what the local engine, reading
-the partitions in order, would have stopped at).
+:func:`fold_in_order` merges them on the workers instead, pairwise in partition order, so only
+the merged result reaches the client. When tasks fail, the first failing partition's error is
+raised (what the local engine, reading the partitions in order, would have stopped at).
+:func:`partitioned_arrays` keeps the partitions of a matrix on the workers as Dask arrays (a
+distributed fit's input).
 """
 
 from __future__ import annotations
@@ -68,11 +71,7 @@ def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
     """``task(*item, **shared)`` for every item, each a task on the cluster; the results in
     the items' order. Values in ``shared`` are sent to every worker once (scattered)."""
     distributed = _distributed()
-    # hash=False: a fresh key per call; the same value scattered by the call before (its key
-    # being released as that call ends) would otherwise cancel this call's tasks
-    scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
-                 for k, v in shared.items()}
-    futures = [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
+    futures = _submit(client, task, items, shared)
     distributed.wait(futures)
     try:
         results = client.gather(futures)  # a bug in a task (not a refusal) raises here
@@ -82,6 +81,48 @@ def run_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
         if refused:
             raise value
     return [value for _, value in results]
+
+
+def fold_in_order(client: Any, task: Callable[..., Any], items: Sequence[tuple],
+                  merge: Callable[[Any, Any], Any], **shared: Any) -> Any:
+    """``merge`` of every ``task(*item, **shared)``, merged on the workers in a fixed binary
+    tree over the items' order (so the result does not depend on which task ends first); only
+    the final result is gathered. At least one item."""
+    if not items:
+        raise ValueError("fold_in_order: no items")
+    level = _submit(client, task, items, shared)
+    made = list(level)
+    while len(level) > 1:
+        pairs = [client.submit(_merged, merge, a, b, pure=False)
+                 for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = pairs + level[len(pairs) * 2:]
+        made += pairs
+    try:
+        refused, value = level[0].result()  # a bug in a task (not a refusal) raises here
+    finally:
+        client.cancel(made)
+    if refused:
+        raise value
+    return value
+
+
+def _submit(client: Any, task: Callable[..., Any], items: Sequence[tuple],
+            shared: dict[str, Any]) -> list[Any]:
+    # hash=False: a fresh key per call; the same value scattered by the call before (its key
+    # being released as that call ends) would otherwise cancel this call's tasks
+    scattered = {k: client.scatter([v], broadcast=True, hash=False)[0]
+                 for k, v in shared.items()}
+    return [client.submit(_guarded, task, *item, **scattered, pure=False) for item in items]
+
+
+def _merged(merge: Callable[[Any, Any], Any], a: tuple[bool, Any],
+            b: tuple[bool, Any]) -> tuple[bool, Any]:
+    """On a worker: two guarded results merged; a refusal passes on, the earlier one first."""
+    if a[0]:
+        return a
+    if b[0]:
+        return b
+    return False, merge(a[1], b[1])
 
 
 def partitioned_arrays(client: Any, task: Callable[..., Any], items: Sequence[tuple],

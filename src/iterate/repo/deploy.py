@@ -33,6 +33,7 @@ from iterate.repo.layout import (
     CHANGELOG,
     EVALUATION,
     GATE,
+    NONE_FILE,
     PRODUCTION,
     PRODUCTION_DVC,
     RAW,
@@ -287,22 +288,19 @@ def verify_production() -> tuple[list[Path], str]:
     return files, f"production v{current['version']} ({current['model_sha256'][:12]})"
 
 
+NO_PRODUCTION_TEXT = "No production model yet: the first candidate is judged against none.\n"
+
+
 def pin_baseline() -> str:
     """Copy production, as it is now, into ``models/baseline`` (what the stages compare the
-    candidate with), after :func:`verify_production`; empty while there is no production
-    model. The caller records it with ``dvc add``. Returns what was pinned."""
+    candidate with), after :func:`verify_production`; while there is no production model, a
+    ``NONE.txt`` saying so. The caller records it with ``dvc add``. Returns what was pinned."""
     files, pinned = verify_production()
-    if _same_files(PRODUCTION, files, BASELINE):
-        return pinned
-
-    def fill(staging: Path) -> None:
-        for f in files:
-            target = staging / f.relative_to(PRODUCTION)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(f, target)
-
-    atomic.build_dir(BASELINE, fill)
-    atomic.swap_in(BASELINE)
+    wanted = {f.relative_to(PRODUCTION): f.read_bytes() for f in files} or \
+        {Path(NONE_FILE): NO_PRODUCTION_TEXT.encode("utf-8")}
+    if not _holds(BASELINE, wanted):
+        atomic.build_dir(BASELINE, lambda staging: _write(wanted, staging))
+        atomic.swap_in(BASELINE)
     return pinned
 
 
@@ -317,12 +315,19 @@ def record_landing() -> str:
     return pinned
 
 
-def _same_files(source: Path, files: list[Path], target: Path) -> bool:
-    if not target.is_dir():
+def _write(files: dict[Path, bytes], folder: Path) -> None:
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
+def _holds(folder: Path, files: dict[Path, bytes]) -> bool:
+    """Whether ``folder`` holds exactly these files (relative names) with these bytes."""
+    if not folder.is_dir():
         return False
-    there = sorted(f for f in target.rglob("*") if f.is_file())
-    return [f.relative_to(target) for f in there] == [f.relative_to(source) for f in files] and \
-        all(a.read_bytes() == b.read_bytes() for a, b in zip(files, there, strict=True))
+    there = sorted(f.relative_to(folder) for f in folder.rglob("*") if f.is_file())
+    return there == sorted(files) and \
+        all((folder / name).read_bytes() == data for name, data in files.items())
 
 
 def check_bound(meta: dict[str, Any], verdict: dict[str, Any], entries: list[dict[str, Any]],

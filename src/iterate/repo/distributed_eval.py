@@ -1,7 +1,8 @@
 """The evaluate stage's comparison of a scored Parquet folder on a Dask cluster (docs/scale.md):
-each partition summarised on a worker (:mod:`iterate.core.summaries`), the summaries merged, a
-second pass for the paired AUC delta's variance; the same metrics and slices as
-:func:`iterate.core.evaluate.candidate_vs_production` on all the rows.
+each partition summarised on a worker (:mod:`iterate.core.summaries`), the summaries merged on
+the workers, a second pass for the paired AUC delta's variance; the same metrics and slices as
+:func:`iterate.core.evaluate.candidate_vs_production` on all the rows (the AUC on a grid of
+``compute.auc_bins``, within the error bound it reports).
 
 The folder's parts hold the label, each model's probability and the slice column. Nothing here
 imports dask: :mod:`iterate.repo.cluster` runs the tasks.
@@ -9,6 +10,7 @@ imports dask: :mod:`iterate.repo.cluster` runs the tasks.
 
 from __future__ import annotations
 
+import math
 from functools import reduce
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from iterate.core import evaluate, summaries
-from iterate.repo import landing
+from iterate.repo import landing, scores
 
 
 def _read(part: str, label: str, candidate: str, production: str | None,
@@ -31,19 +33,22 @@ def _read(part: str, label: str, candidate: str, production: str | None,
     pc = table.column(candidate).to_numpy(zero_copy_only=False).astype(np.float64)
     pp = table.column(production).to_numpy(zero_copy_only=False).astype(np.float64) \
         if production else None
-    keys = np.asarray(["nan" if v is None else str(v)
-                       for v in table.column(slice_column).to_pylist()]) if slice_column \
-        else None
+    keys = scores.slice_keys(table.column(slice_column)) if slice_column else None
     return y, pc, pp, keys
 
 
 def _summarise_part(part: str, label: str, candidate: str, production: str | None,
-                    slice_column: str | None,
-                    threshold: float | tuple[float, float]) -> tuple[Any, dict]:
+                    slice_column: str | None, threshold: float | tuple[float, float],
+                    bins: int | None) -> tuple[Any, dict]:
     """A task: the partition's summary, overall and per slice value."""
     y, pc, pp, keys = _read(part, label, candidate, production, slice_column)
-    sliced = {} if keys is None else summaries.summarise_slices(y, pc, pp, keys, threshold)
-    return summaries.summarise(y, pc, pp, threshold), sliced
+    sliced = {} if keys is None else summaries.summarise_slices(y, pc, pp, keys, threshold,
+                                                                bins)
+    return summaries.summarise(y, pc, pp, threshold, bins), sliced
+
+
+def _merge_summaries(a: tuple[Any, dict], b: tuple[Any, dict]) -> tuple[Any, dict]:
+    return summaries.merge(a[0], b[0]), summaries.merge_slices(a[1], b[1])
 
 
 def _spread_part(part: str, label: str, candidate: str, production: str, slice_column: str | None,
@@ -59,39 +64,56 @@ def _spread_part(part: str, label: str, candidate: str, production: str, slice_c
     return overall, sliced
 
 
+def _merge_spreads(a: tuple[Any, dict], b: tuple[Any, dict]) -> tuple[Any, dict]:
+    overall = a[0] if b[0] is None else b[0] if a[0] is None else \
+        summaries.merge_spreads(a[0], b[0])
+    return overall, {k: summaries.merge_spreads(a[1][k], b[1][k]) if k in a[1] and k in b[1]
+                     else a[1].get(k) or b[1][k] for k in {*a[1], *b[1]}}
+
+
 def compare(client: Any, folder: Path, label: str, candidate: str, production: str | None,
-            threshold: float | tuple[float, float],
-            options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(metrics, slices)`` of the scored rows in ``folder`` (columns ``label``, ``candidate``,
-    ``production`` (or None: no production model) and ``options.slice_column``), as
-    :func:`iterate.core.evaluate.candidate_vs_production` gives them."""
+            threshold: float | tuple[float, float], options: Any,
+            bins: int | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``(metrics, slices, sketch)`` of the scored rows in ``folder`` (columns ``label``,
+    ``candidate``, ``production`` (or None: no production model) and
+    ``options.slice_column``): the metrics and slices as
+    :func:`iterate.core.evaluate.candidate_vs_production` gives them, the AUCs counted on a
+    grid of ``bins`` (None: exact); ``sketch`` says so, with the overall AUCs' error bound."""
     from iterate.repo import cluster
 
     parts = [str(p.resolve()) for p in landing.parts(folder)]
     column = options.slice_column
     base = [(p, label, candidate, production, column) for p in parts]
-    found = cluster.run_in_order(client, _summarise_part, [(*b, threshold) for b in base])
-    overall = summaries.merge_all([f[0] for f in found])
-    sliced = summaries.merge_all_slices([f[1] for f in found])
+    overall, sliced = cluster.fold_in_order(client, _summarise_part,
+                                            [(*b, threshold, bins) for b in base],
+                                            _merge_summaries)
     kept = {k: s for k, s in sliced.items() if s.rows >= options.min_slice_rows}
     spreads: tuple[Any, dict] = (None, {})
     if production is not None:
         tables = summaries.components(overall)
-        slice_tables = {k: summaries.components(s) for k, s in kept.items()}
-        if tables is not None or any(t is not None for t in slice_tables.values()):
-            done = cluster.run_in_order(client, _spread_part, base, tables=tables,
-                                        slice_tables=slice_tables)
-            spreads = (reduce(summaries.merge_spreads, [d[0] for d in done])
-                       if tables is not None else None,
-                       {k: reduce(summaries.merge_spreads, [d[1][k] for d in done
-                                                            if k in d[1]])
-                        for k, t in slice_tables.items() if t is not None})
+        slice_tables = {k: t for k, s in kept.items()
+                        if (t := summaries.components(s)) is not None}
+        if tables is not None or slice_tables:
+            spreads = cluster.fold_in_order(client, _spread_part, base, _merge_spreads,
+                                            tables=tables, slice_tables=slice_tables)
     ci = {"confidence": options.confidence, "resamples": options.resamples, "seed": options.seed}
     metrics = evaluate.to_dict(summaries.compare(overall, spreads[0], **ci))
     values = {} if column is None else evaluate.to_dict(
         {k: summaries.compare(kept[k], spreads[1].get(k), **ci) if k in kept else None
          for k in sliced})
-    return metrics, {"column": column, "min_rows": options.min_slice_rows, "values": values}
+    sketch = {"auc_bins": bins,
+              "roc_auc_error_bound": {k: None if v is None else _round_up(v)
+                                      for k, v in summaries.auc_error_bound(overall).items()}}
+    return metrics, {"column": column, "min_rows": options.min_slice_rows,
+                     "values": values}, sketch
+
+
+def _round_up(bound: float) -> float:
+    """``bound`` to 3 significant digits, rounded up (still a bound)."""
+    if bound <= 0:
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(bound)) - 2)
+    return float(f"{math.ceil(bound / step) * step:.3g}")
 
 
 # --- drift ------------------------------------------------------------------------------------
@@ -148,7 +170,8 @@ def drift_statistics(client: Any, reference: Path, current: Path, kinds: dict[st
 
 def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, production: Any | None,
                    threshold: float | tuple[float, float], options: Any,
-                   slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                   slice_values: Any = None) -> tuple[dict[str, Any], dict[str, Any],
+                                                      dict[str, Any]]:
     """:func:`compare` of rows held in memory (the evaluate stage's holdout and scores): written
     as ``compute.workers`` Parquet parts under ``staging`` (a folder every worker sees), judged
     on the cluster ``compute`` names, the parts removed after."""
@@ -177,10 +200,10 @@ def compare_arrays(compute: Any, staging: Path, y: Any, candidate: Any, producti
                 pq.write_table(table.slice(a, b - a), folder / f"part-{i:05d}.parquet")
         judged = dataclasses.replace(options, slice_column=column)
         with cluster.session(compute) as client:
-            metrics, slices = compare(client, folder, "label", "candidate",
-                                      "production" if production is not None else None,
-                                      threshold, judged)
-        return metrics, {**slices, "column": options.slice_column}
+            metrics, slices, sketch = compare(client, folder, "label", "candidate",
+                                              "production" if production is not None else None,
+                                              threshold, judged, compute.auc_bins)
+        return metrics, {**slices, "column": options.slice_column}, sketch
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

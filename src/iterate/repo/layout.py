@@ -17,6 +17,8 @@ CHALLENGER_DVC = Path("models/challenger.dvc")
 # The production model as the iteration began, pinned at each landing: what the stages read.
 BASELINE = Path("models/baseline")
 BASELINE_DVC = Path("models/baseline.dvc")
+NONE_FILE = "NONE.txt"  # what models/baseline or models/challenger holds when it holds no model
+# (DVC warns about an empty folder at every command)
 # The deployed model: written by promote and rollback only, read by no stage.
 PRODUCTION = Path("models/production")
 PRODUCTION_DVC = Path("models/production.dvc")

@@ -42,6 +42,12 @@ def column(table, name: str, dtype: str | None) -> np.ndarray:
     return np.asarray(table.column(name).to_pylist(), dtype=dtype)
 
 
+def slice_keys(column) -> np.ndarray:
+    """Each row's slice key of a pyarrow column: ``str`` of its value, ``"nan"`` when missing
+    (how both engines group the rows into slices)."""
+    return np.asarray(["nan" if v is None else str(v) for v in column.to_pylist()])
+
+
 def write_shuffled(path: str | Path, shuffled: tuple[np.ndarray, dict[str, np.ndarray]] | None,
                    ) -> None:
     """Save a model's scores of the holdout sample with each feature shuffled

@@ -41,7 +41,6 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     loaded = params.load(sections=PARAMS)
     p, explain = loaded.evaluate, loaded.explain
-    import numpy as np
     import pyarrow.parquet as pq
 
     from iterate.core import evaluate, gaps, importance
@@ -62,15 +61,16 @@ def main(argv: list[str]) -> None:
     cut = {"candidate": candidate["threshold"],  # each model's own (model.threshold's rule)
            **({"production": production["threshold"]} if production else {})}
     threshold = (cut["candidate"], cut["production"]) if production else cut["candidate"]
-    groups = {c: np.asarray(["nan" if v is None else str(v)
-                             for v in holdout.column(c).to_pylist()]) for c in grouped}
+    groups = {c: scores.slice_keys(holdout.column(c)) for c in grouped}
     if loaded.compute.engine == "dask":  # summaries per part on the cluster (docs/scale.md)
         from iterate.repo import distributed_eval
 
-        metrics, slices = distributed_eval.compare_arrays(
+        metrics, slices, sketch = distributed_eval.compare_arrays(
             loaded.compute, args.metrics.parent, y, probas["candidate"],
             probas.get("production"), threshold, p, groups.get(p.slice_column))
+        engine = {"engine": {"name": "dask", **sketch}}
     else:
+        engine = {}
         metrics, slices = evaluate.candidate_vs_production(
             y, probas["candidate"], probas.get("production"), threshold, p,
             groups.get(p.slice_column))
@@ -92,6 +92,7 @@ def main(argv: list[str]) -> None:
                    "production": production["sha256"] if production else None},
         "thresholds": cut,
         "metrics": metrics,
+        **engine,
         **explained,
     })
     write_json(args.slices, slices)
