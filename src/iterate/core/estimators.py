@@ -29,6 +29,12 @@ def resolve(path: str, key: str = "model.estimator") -> type:
     module_name, _, name = path.rpartition(".")
     if module_name.partition(".")[0] in sys.stdlib_module_names:
         raise refuse("is in Python's standard library")
+    if module_name.partition(".")[0] == "lightgbm":
+        raise IterateError(
+            f"{key}: {path!r} holds its booster as a native object, which a model file could "
+            "hold only as state LightGBM parses unchecked; name "
+            "iterate.core.boosting.LightGBMClassifier (the same parameters, saved as LightGBM's "
+            "checked text model; docs/make-it-yours.md#lightgbm)")
     try:
         found = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:

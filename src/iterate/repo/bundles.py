@@ -216,7 +216,23 @@ def _load(folder: Path, meta: dict[str, Any], registered: str | None,
     except Exception as exc:  # noqa: BLE001 - vetted, yet not loadable: a corrupt file
         raise IterateError(f"{path}: cannot be loaded ({type(exc).__name__}: "
                            f"{_first_line(exc)}); restore it with `dvc checkout`") from None
+    _check_booster(path, pipeline)
     return Bundle(pipeline=pipeline, meta=meta)
+
+
+def _check_booster(path: Path, pipeline: Pipeline) -> None:
+    """A LightGBM classifier's text model, checked (size, header, every tree) before LightGBM
+    parses it (:meth:`iterate.core.boosting.LightGBMClassifier.check_loaded`)."""
+    from iterate.core import boosting
+
+    final = pipeline[-1]
+    if isinstance(final, boosting.LightGBMClassifier):
+        try:
+            final.check_loaded()
+        except (boosting.ModelTextError, ValueError) as exc:
+            raise IterateError(f"{path}: its LightGBM model {_first_line(exc)}; refusing to "
+                               "load it (retrain with `dvc repro`, or restore the file with "
+                               "`dvc checkout`)") from None
 
 
 def _vet_archive(path: Path, data: bytes) -> Any:

@@ -12,6 +12,8 @@ raised (what the local engine, reading the partitions in order, would have stopp
 :func:`run_chain` runs tasks one after the other, each taking the state the one before returned
 (a model learning partition by partition): the state travels from worker to worker and reaches
 the client once, at the end.
+:func:`partitioned_arrays` keeps the partitions of a matrix on the workers as Dask arrays (a
+distributed fit's input).
 """
 
 from __future__ import annotations
@@ -162,6 +164,40 @@ def _chained(task: Callable[..., Any], previous: tuple[bool, Any], *args: Any,
     if refused:
         return previous
     return _guarded(task, copy.deepcopy(state), *args, **kwargs)
+
+
+def partitioned_arrays(client: Any, task: Callable[..., Any], items: Sequence[tuple],
+                       rows: Sequence[int], width: int, dtype: Any,
+                       **shared: Any) -> tuple[Any, Any]:
+    """Dask arrays ``(X, y)`` of the partitions ``task(*item, **shared)`` makes, each a task on
+    the cluster returning ``(matrix of rows[k] x width, labels)``; the parts stay in the
+    workers' memory (the client holds their futures only). Part ``k`` is made and kept on the
+    ``k % n``-th of the ``n`` workers (sorted by address): the same parts on the same number of
+    workers are laid out alike, and no worker is left without rows while another holds two
+    (a distributed fit depends on which rows each worker holds). Errors raise here."""
+    import operator
+
+    import dask
+    import dask.array as da
+
+    distributed = _distributed()
+    scattered = _scatter(client, shared)
+    workers = sorted(client.scheduler_info()["workers"])
+    placed = [{"workers": [workers[k % len(workers)]], "allow_other_workers": False}
+              for k in range(len(items))]
+    parts = [client.submit(task, *item, **scattered, pure=False, **where)
+             for item, where in zip(items, placed, strict=True)]
+    distributed.wait(parts)
+    for part in parts:
+        if part.status == "error":
+            part.result()  # raises the task's error
+    pieces = []
+    for k, part in enumerate(parts):
+        x = client.submit(operator.itemgetter(0), part, **placed[k])
+        y = client.submit(operator.itemgetter(1), part, **placed[k])
+        pieces.append((da.from_delayed(dask.delayed(x), shape=(rows[k], width), dtype=dtype),
+                       da.from_delayed(dask.delayed(y), shape=(rows[k],), dtype="int64")))
+    return (da.concatenate([x for x, _ in pieces]), da.concatenate([y for _, y in pieces]))
 
 
 def _guarded(task: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, Any]:

@@ -11,7 +11,7 @@ this process or as a chain of tasks on the Dask cluster (the same model).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,29 +215,35 @@ FIT_ROWS = 1_000_000  # above: the feature transformer is fitted on a sample of 
 
 def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
              reference_rows: int, fit_rows: int = FIT_ROWS, *, epochs: int | None = None,
-             compute: Compute | None = None) -> training.Bundle:
+             compute: Compute | None = None,
+             fit_estimator: Callable[..., None] | None = None) -> training.Bundle:
     """A full refit on a training Parquet file, read in chunks, with its reference sample.
 
     The fit is :func:`iterate.core.training.fit_full`'s, fed from the file: up to ``fit_rows``
     rows it is the same model as ``fit_full`` of the whole file. Beyond, the transformer is
     fitted on ``fit_rows`` sampled rows plus the first row of each category value, and the
-    estimator on float32 rows. With ``epochs`` (``train.fit: stream``) the transformer is
-    fitted so, and the classifier by :func:`learn_stream` on the engine ``compute`` names.
+    estimator on float32 rows. With ``epochs`` (``train.fit: stream``) the classifier is
+    trained by :func:`learn_stream` on the engine ``compute`` names; else
+    ``fit_estimator(pipeline, rows, dtype, first_row)``, when given, fits it (on a cluster:
+    :mod:`iterate.repo.distributed_fit`).
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
     labels = scanned.labels
     pipeline = training.fit_features(training.build(model, contract), scanned.to_fit, labels)
+    first = scanned.to_fit.head(1)
     fitted_on, scanned.to_fit = len(scanned.to_fit), None  # free them before the matrix
     if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
+    dtype = np.float64 if scanned.rows <= fit_rows else np.float32
     if epochs is not None:
         learnt = learn_stream(path, pipeline, contract, epochs, compute or Compute())
         pipeline.steps[-1] = (pipeline.steps[-1][0], learnt)
         note += f" (partial_fit: {epochs} passes over {row_groups(path)} row groups)"
+    elif fit_estimator is not None:
+        fit_estimator(pipeline, scanned.rows, dtype, first)
     else:
         split = training.validation_split(pipeline[-1], labels, model.seed)
-        matrices = transform(path, pipeline[:-1], contract.features, scanned.rows,
-                             np.float64 if scanned.rows <= fit_rows else np.float32,
+        matrices = transform(path, pipeline[:-1], contract.features, scanned.rows, dtype,
                              parts=list(split) if split else None)
         training.fit_estimator(pipeline, matrices, labels, split)
         del matrices

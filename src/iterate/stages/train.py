@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from iterate.core.training import Bundle
 
-PARAMS = ("model", "train", "contract", *drift.PARAMS)
+PARAMS = ("model", "train", "contract", *drift.PARAMS)  # drift.PARAMS holds "compute"
 
 
 def main(argv: list[str]) -> None:
@@ -61,9 +61,7 @@ def main(argv: list[str]) -> None:
                                     streaming.count_rows(args.train))
     if note is not None:
         rows = newest(args.train, decision.get("window"), args.out.parent / ".train.window.tmp")
-        streamed = p.train.epochs if p.train.fit == "stream" else None  # docs/scale.md
-        candidate = streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows,
-                                       epochs=streamed, compute=p.compute)
+        candidate = fit_full(rows, note, p)
         if rows != args.train:
             rows.unlink()
     else:
@@ -72,6 +70,24 @@ def main(argv: list[str]) -> None:
     write_scores(candidate, holdout, args, p)
     auto = f" (auto: monitoring recommends {advice})" if p.train.mode == "auto" else ""
     print(f"train: {candidate.meta['kind']}, {candidate.meta['note']}{auto}")
+
+
+def fit_full(rows: Path, note: str, p: params.Params) -> Bundle:
+    """The full refit: on the cluster for a classifier that fits there (LightGBM) with
+    ``compute.engine: dask``; else in this process, the classifier streamed by ``partial_fit``
+    over the row groups (on the cluster with ``dask``) with ``train.fit: stream``
+    (docs/scale.md#what-runs-where)."""
+    from iterate.repo import streaming
+
+    if p.compute.engine == "dask":
+        from iterate.repo import distributed_fit
+
+        if distributed_fit.fits_on_cluster(p.model, p.contract):
+            return distributed_fit.fit_file(rows, note, p.model, p.contract,
+                                            p.train.reference_rows, p.compute)
+    streamed = p.train.epochs if p.train.fit == "stream" else None  # docs/scale.md
+    return streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows,
+                              epochs=streamed, compute=p.compute)
 
 
 def write_scores(candidate: Bundle, holdout: pd.DataFrame, args: argparse.Namespace,
