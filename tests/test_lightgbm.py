@@ -237,6 +237,11 @@ def cases(markers: Path) -> dict[str, tuple]:
         "tree_sizes_overrun": (edit_text(lambda t: re.sub(
             r"^tree_sizes=(\d+)", lambda m: f"tree_sizes={int(m[1]) + 4000}", t, flags=re.M),
             keep_sizes=False), "tree_sizes that do not match its tree 1"),
+        "trees_run_together": (edit_text(lambda t: t.replace("\n\n\nTree=1\n", "\nTree=1\n", 1)),
+                               "lines do not end in the blank lines LightGBM writes"),
+        "last_tree_runs_into_the_end": (edit_text(lambda t: t.replace(
+            "\n\n\nend of trees\n", "\nend of trees\n")),
+            "lines do not end in the blank lines LightGBM writes"),
         "child_out_of_range": (edit_text(lambda t: re.sub(
             r"^left_child=-?\d+", "left_child=99999", t, count=1, flags=re.M)),
             "children do not make a tree"),
@@ -313,6 +318,60 @@ def test_the_check_is_what_refuses_a_tree_lightgbm_s_parser_takes(local):
     assert lightgbm.Booster(model_str=tampered).num_trees() == text.count("\nTree=")
     with pytest.raises(boosting.ModelTextError, match="children do not make a tree"):
         boosting.check_text(tampered, local[0].pipeline[-1].n_features_in_)
+
+
+def written_text(trees: list[str]) -> str:
+    """A text model of 4 features as LightGBM writes it, of the given tree blocks."""
+    blocks = [f"Tree={i}\n{tree}\n\n\n" for i, tree in enumerate(trees)]
+    names = " ".join(f"Column_{i}" for i in range(4))
+    return (f"tree\nversion=v4\nnum_class=1\nnum_tree_per_iteration=1\nlabel_index=0\n"
+            f"max_feature_idx=3\nobjective=binary sigmoid:1\nfeature_names={names}\n"
+            f"feature_infos=[-3:3] [-3:3] [-3:3] 0:1:2:3:4\n"
+            f"tree_sizes={' '.join(str(len(b)) for b in blocks)}\n\n{''.join(blocks)}"
+            "end of trees\n\nfeature_importances:\nColumn_0=2\n\nparameters:\n"
+            "[boosting: gbdt]\n\nend of parameters\n\npandas_categorical:null\n")
+
+
+def split_tree(num_cat: int, decisions: str, thresholds: str, bounds: str, cats: str) -> str:
+    return "\n".join([
+        "num_leaves=4", f"num_cat={num_cat}", "split_feature=0 3 3", "split_gain=1 1 1",
+        f"threshold={thresholds}", f"decision_type={decisions}", "left_child=1 -1 -2",
+        "right_child=2 -3 -4", "leaf_value=0.1 0.2 0.3 0.4", "leaf_weight=1 1 1 1",
+        "leaf_count=1 1 1 1", "internal_value=0 0 0", "internal_weight=1 1 1",
+        "internal_count=4 2 2", f"cat_boundaries={bounds}", f"cat_threshold={cats}",
+        "is_linear=0", "shrinkage=0.1"])
+
+
+PREDICTS = """
+import sys, numpy as np, lightgbm
+booster = lightgbm.Booster(model_str=open(sys.argv[1]).read())
+print(booster.predict(np.array([[x, 0, 0, c] for x in (-0.5, 0.5) for c in range(5)]),
+                      num_threads=1).tolist())
+"""
+
+
+def test_the_check_refuses_trees_lightgbm_s_parser_runs_together(tmp_path):
+    """LightGBM's parser reads a tree's lines up to a blank line: a tree without it takes the
+    next tree's num_cat (here 2 for its one categorical split), reads a categorical bitset it
+    does not have, and the process dies at predict. The check refuses the text."""
+    one = split_tree(1, "2 1 2", "0 0 0", "0 1", "4")
+    two = split_tree(2, "2 1 1", "0 0 1", "0 1 2", "4 8")
+    written = written_text([one, two])
+    assert boosting.check_text(written, 4) == 2
+    tampered = written.replace("\n\n\nTree=1\n", "\nTree=1\n")
+    tampered = re.sub(r"^tree_sizes=\d+", lambda m: f"tree_sizes={len(one) + 8}", tampered,
+                      flags=re.M)
+    results = []
+    for name, text in (("written", written), ("tampered", tampered)):
+        (tmp_path / name).write_text(text)
+        results.append(subprocess.run([sys.executable, "-c", PREDICTS, str(tmp_path / name)],
+                                      capture_output=True, text=True, timeout=120))
+    assert results[0].returncode == 0, results[0].stderr
+    assert results[1].returncode != 0 or results[1].stdout != results[0].stdout, \
+        "LightGBM's parser reads the trees run together as another model"
+    with pytest.raises(boosting.ModelTextError, match="tree 0 whose lines do not end in the "
+                                                      "blank lines LightGBM writes"):
+        boosting.check_text(tampered, 4)
 
 
 # --- nothing imports lightgbm or dask unless chosen ------------------------------------------

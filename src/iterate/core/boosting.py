@@ -337,7 +337,13 @@ def _check_tree(block: str, i: int, width: int) -> None:
     def refuse(problem: str) -> ModelTextError:
         return ModelTextError(f"has a booster tree {i} whose {problem}")
 
-    lines = block.rstrip("\n").split("\n")
+    # LightGBM's parser reads a tree's lines up to a blank one (at most 22): without it, it
+    # reads the next tree's first lines as this tree's (their num_cat, split_feature...), a tree
+    # this check never saw (a segfault at predict), or past the end of the text
+    body = block.rstrip("\n")
+    if block != body + "\n\n\n":
+        raise refuse("lines do not end in the blank lines LightGBM writes after a tree")
+    lines = body.split("\n")
     pairs = [line.partition("=") for line in lines]
     keys = tuple(key for key, _, _ in pairs)
     values = {key: value for key, _, value in pairs}
