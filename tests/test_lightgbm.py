@@ -78,6 +78,9 @@ def test_lightgbm_by_its_own_class_is_refused_naming_ours():
     ({"num_leaves": 1}, "num_leaves must be an integer from 2 to 131072, not 1"),
     ({"learning_rate": 0}, "learning_rate must be a number > 0.0, not 0"),
     ({"subsample": 1.5}, "subsample must be a number in (0, 1], not 1.5"),
+    ({"max_bin": 2**31}, "max_bin must be an integer from 2 to 2147483647, not 2147483648"),
+    ({"max_depth": 2**31}, "max_depth must be an integer from -1 to 2147483647, not 2147483648"),
+    ({"min_child_samples": 2**40}, "min_child_samples must be an integer from 0 to 2147483647"),
     ({"n_trees": 5}, "model.params.n_trees: not a parameter of LightGBMClassifier"),
 ])
 def test_wrong_lightgbm_params_are_one_line_naming_them(changes, problem):

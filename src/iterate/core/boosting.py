@@ -27,6 +27,7 @@ from iterate.errors import IterateError
 MAX_TEXT_CHARS = 64 * 2**20  # ~2,000 trees of 255 leaves; more is refused before parsing
 MAX_LEAVES = 131_072  # LightGBM's own limit on num_leaves
 MAX_TREES = 100_000
+INT_MAX = 2**31 - 1  # LightGBM's integer parameters are C ints
 NUMBER = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|-?inf"
 INTEGER = re.compile(r"-?\d{1,10}")
 FLOATS = re.compile(rf"(?:{NUMBER})(?: (?:{NUMBER}))*")
@@ -110,18 +111,19 @@ class LightGBMClassifier(ClassifierMixin, BaseEstimator):
         """Each parameter's type and range, one ``ValueError`` naming the first wrong one (and
         LightGBM installed: one :class:`IterateError` if not)."""
         _require_lightgbm()
-        ints = {"n_estimators": (1, None), "num_leaves": (2, MAX_LEAVES), "max_depth": (-1, None),
-                "min_child_samples": (0, None), "subsample_freq": (0, None),
-                "max_bin": (2, None), "n_jobs": (1, 1024)}
+        # LightGBM reads its integer parameters as C ints: a larger one wraps (max_bin 2**31 is
+        # refused by LightGBM mid-fit, max_depth 2**31 silently means no limit)
+        ints = {"n_estimators": (1, INT_MAX), "num_leaves": (2, MAX_LEAVES),
+                "max_depth": (-1, INT_MAX), "min_child_samples": (0, INT_MAX),
+                "subsample_freq": (0, INT_MAX), "max_bin": (2, INT_MAX), "n_jobs": (1, 1024)}
         reals = {"learning_rate": (0.0, False), "min_child_weight": (0.0, True),
                  "min_split_gain": (0.0, True), "reg_alpha": (0.0, True),
                  "reg_lambda": (0.0, True)}
         fractions = ("subsample", "colsample_bytree")
         for name, (low, high) in ints.items():
             value = getattr(self, name)
-            if not _is_int(value) or value < low or (high is not None and value > high):
-                raise ValueError(f"{name} must be an integer from {low}"
-                                 f"{f' to {high}' if high else ''}, not {value!r}")
+            if not _is_int(value) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer from {low} to {high}, not {value!r}")
         for name, (low, closed) in reals.items():
             value = getattr(self, name)
             if not _is_number(value) or not (value >= low if closed else value > low):
