@@ -145,9 +145,7 @@ class Marker:
 
 
 def booster_node(schema: dict) -> dict:
-    (node,) = [n for n in bundles._nodes(schema)
-               if n.get("__class__") == "LightGBMClassifier"]
-    return node["content"]["content"]
+    return booster_node_of(schema)["content"]["content"]
 
 
 def craft(good: Path, out: Path, change, rehash: bool = True) -> Path:
@@ -224,6 +222,19 @@ def reduce_call(module: str, name: str, *args) -> dict:
                              "is_json": True} for a in args]}}
 
 
+def only_the_classifier(schema):
+    """The schema of the pipeline's classifier alone, as the file's top object."""
+    node = {**booster_node_of(schema), "protocol": schema["protocol"]}
+    schema.clear()
+    schema.update(node)
+
+
+def booster_node_of(schema: dict) -> dict:
+    (node,) = [n for n in bundles._nodes(schema)
+               if n.get("__class__") == "LightGBMClassifier"]
+    return node
+
+
 def cases(markers: Path) -> dict[str, tuple]:
     """case: (change, what the one-line refusal says)."""
     payload = pickle.dumps(Marker(markers / "pickle-ran"))
@@ -273,6 +284,9 @@ def cases(markers: Path) -> dict[str, tuple]:
                                                      "__loader__": "ListNode", "content": []}}}),
             "holds lightgbm.basic.Booster"),
         "whole_file_a_pickle": (lambda _: payload, "not a skops file"),
+        "classifier_without_its_pipeline": (only_the_classifier,
+                                            "holds a LightGBMClassifier, not the scikit-learn "
+                                            "Pipeline"),
     }
 
 

@@ -216,6 +216,12 @@ def _load(folder: Path, meta: dict[str, Any], registered: str | None,
     except Exception as exc:  # noqa: BLE001 - vetted, yet not loadable: a corrupt file
         raise IterateError(f"{path}: cannot be loaded ({type(exc).__name__}: "
                            f"{_first_line(exc)}); restore it with `dvc checkout`") from None
+    from sklearn.pipeline import Pipeline
+
+    if not isinstance(pipeline, Pipeline) or not len(pipeline):
+        raise IterateError(f"{path}: holds a {type(pipeline).__name__}, not the scikit-learn "
+                           "Pipeline iterate saves; refusing to load it (retrain with `dvc "
+                           "repro`, or restore the file with `dvc checkout`)")
     _check_booster(path, pipeline)
     return Bundle(pipeline=pipeline, meta=meta)
 
