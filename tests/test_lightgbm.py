@@ -245,6 +245,11 @@ def cases(markers: Path) -> dict[str, tuple]:
                              "header line 'num_class=2000000000'"),
         "header_version": (swap_line("version=", "version=v9"), "header line 'version=v9'"),
         "header_objective": (swap_line("objective=", "objective=custom"), "objective"),
+        "sigmoid_infinite": (swap_line("objective=", "objective=binary sigmoid:1e999"),
+                             "objective 'objective=binary sigmoid:1e999'"),
+        "leaf_value_infinite": (edit_text(lambda t: re.sub(  # with a -inf leaf: NaN
+            r"^leaf_value=\S+", "leaf_value=inf", t, count=1, flags=re.M)),
+            "leaf_value holds a number that is not finite"),
         "header_extra_line": (edit_text(lambda t: t.replace("label_index=0\n",
                                                             "label_index=0\nlinear_tree=1\n")),
                               "header of 11 lines"),

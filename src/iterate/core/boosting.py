@@ -16,6 +16,7 @@ this class is fitted or used.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -319,7 +320,8 @@ def _check_header(head: str, width: int) -> list[int]:
     for line, wanted in zip(lines, want, strict=True):
         if wanted is not None and line != wanted:
             raise ModelTextError(f"has a booster header line {line[:60]!r}, not {wanted[:60]!r}")
-    if not re.fullmatch(rf"objective=binary sigmoid:(?:{NUMBER})", lines[6]):
+    if not re.fullmatch(rf"objective=binary sigmoid:(?:{NUMBER})", lines[6]) or not (
+            0 < float(lines[6].rpartition(":")[2]) < math.inf):  # inf: NaN at a raw score of 0
         raise ModelTextError(f"has a booster objective {lines[6][:60]!r}, not binary")
     infos = lines[8].removeprefix("feature_infos=").split(" ")
     if not lines[8].startswith("feature_infos=") or len(infos) != width or not all(
@@ -367,6 +369,9 @@ def _check_tree(block: str, i: int, width: int) -> None:
     if not FLOATS.fullmatch(values["leaf_value"]) or len(
             values["leaf_value"].split(" ")) != leaves:
         raise refuse("leaf_value is not one number per leaf")
+    # an infinite leaf (inf, or 1e999 that LightGBM reads as inf) makes a NaN probability
+    if not np.isfinite(np.array(values["leaf_value"].split(" "), dtype=np.float64)).all():
+        raise refuse("leaf_value holds a number that is not finite")
     if leaves == 1:  # a stump: no splits, at most one weight and count
         if (values["num_cat"] != "0" or any(values[key] for key in NODE_KEYS)
                 or not re.fullmatch(rf"(?:{NUMBER})?", values["leaf_weight"])
