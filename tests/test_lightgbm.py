@@ -289,6 +289,8 @@ def cases(markers: Path) -> dict[str, tuple]:
                                                      "__loader__": "ListNode", "content": []}}}),
             "holds lightgbm.basic.Booster"),
         "whole_file_a_pickle": (lambda _: payload, "not a skops file"),
+        "schema_of_empty_lists": (lambda schema: schema.update(x=[[]] * 1_000_001),
+                                  "holds 1000"),
         "classifier_without_its_pipeline": (only_the_classifier,
                                             "holds a LightGBMClassifier, not the scikit-learn "
                                             "Pipeline"),
