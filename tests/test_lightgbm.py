@@ -290,7 +290,9 @@ def cases(markers: Path) -> dict[str, tuple]:
             "holds lightgbm.basic.Booster"),
         "whole_file_a_pickle": (lambda _: payload, "not a skops file"),
         "schema_of_empty_lists": (lambda schema: schema.update(x=[[]] * 1_000_001),
-                                  "holds 1000"),
+                                  "JSON values, more than the 1000000"),
+        "schema_of_floats": (lambda schema: schema.update(x=[0.0] * 1_000_001),
+                             "more than the 1000000 any model iterate makes can need"),
         "classifier_without_its_pipeline": (only_the_classifier,
                                             "holds a LightGBMClassifier, not the scikit-learn "
                                             "Pipeline"),

@@ -47,10 +47,11 @@ ID_PATTERN = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 # and model.json.
 MAX_MODEL_BYTES = 256 * 2**20
 MAX_META_BYTES = 16 * 2**20
-# JSON objects and arrays in schema.json (each '{' or '[', strings' included: an upper bound),
-# counted before it is parsed: 256 MiB of "[]," would parse to ~7 GB of Python lists. The shipped
-# pipelines hold a few hundred; a LightGBM text of 100,000 features ~100,000 (its feature_infos)
-MAX_SCHEMA_CONTAINERS = 1_000_000
+# JSON values in schema.json (bounded by its '{', '[' and ',', strings' included), counted
+# before it is parsed: 256 MiB of "[]," would parse to ~7 GB of Python lists, of "0.0," to
+# ~2 GB of floats. The shipped pipelines hold a few thousand; a LightGBM text of 100,000
+# features ~100,000 (its feature_infos)
+MAX_SCHEMA_VALUES = 1_000_000
 META_KEYS = {"sha256": str, "kind": str, "model_params": dict, "features": list, "label": str,
              "threshold": (int, float), "input_schema": dict, "output": dict,
              "seen": dict}
@@ -274,10 +275,10 @@ def _vet_archive(path: Path, data: bytes) -> Any:
         text = archive.read("schema.json")
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise refuse(f"its schema.json cannot be read ({_first_line(exc)})") from None
-    containers = text.count(b"{") + text.count(b"[")
-    if containers > MAX_SCHEMA_CONTAINERS:
-        raise refuse(f"its schema.json holds {containers} JSON objects and arrays, more than "
-                     f"the {MAX_SCHEMA_CONTAINERS} any model iterate makes can need")
+    values = text.count(b"{") + text.count(b"[") + text.count(b",")
+    if values > MAX_SCHEMA_VALUES:
+        raise refuse(f"its schema.json holds up to {values} JSON values, more than the "
+                     f"{MAX_SCHEMA_VALUES} any model iterate makes can need")
     try:
         schema = json.loads(text)
     except (zipfile.BadZipFile, ValueError, RecursionError, EOFError) as exc:
