@@ -235,6 +235,21 @@ def booster_node_of(schema: dict) -> dict:
     return node
 
 
+def one_input_more(schema):
+    """The classifier and its text declaring one input more than the pipeline's features."""
+    node = booster_node(schema)
+    text = json.loads(node["booster_text_"]["content"])
+    width = int(re.search(r"^max_feature_idx=(\d+)$", text, flags=re.M)[1]) + 1
+    text = text.replace(f"max_feature_idx={width - 1}\n", f"max_feature_idx={width}\n")
+    text = re.sub(r"^((?:feature_names|feature_infos)=.*)$",
+                  lambda m: m[1] + (f" Column_{width}" if m[1][8] == "n" else " none"), text,
+                  count=2, flags=re.M)
+    node["booster_text_"]["content"] = json.dumps(text)
+    node["n_features_in_"] = {"__class__": "int", "__module__": "builtins",
+                              "__loader__": "JsonNode", "content": str(width + 1),
+                              "is_json": True, "__id__": 10**6}
+
+
 def cases(markers: Path) -> dict[str, tuple]:
     """case: (change, what the one-line refusal says)."""
     payload = pickle.dumps(Marker(markers / "pickle-ran"))
@@ -289,6 +304,7 @@ def cases(markers: Path) -> dict[str, tuple]:
                                                      "__loader__": "ListNode", "content": []}}}),
             "holds lightgbm.basic.Booster"),
         "whole_file_a_pickle": (lambda _: payload, "not a skops file"),
+        "one_input_more": (one_input_more, "inputs, but the pipeline's features are"),
         "schema_of_empty_lists": (lambda schema: schema.update(x=[[]] * 1_000_001),
                                   "JSON values, more than the 1000000"),
         "schema_of_floats": (lambda schema: schema.update(x=[0.0] * 1_000_001),

@@ -239,11 +239,23 @@ def _check_booster(path: Path, pipeline: Pipeline) -> None:
     final = pipeline[-1]
     if isinstance(final, boosting.LightGBMClassifier):
         try:
+            width, declared = _width_before(pipeline), final.__dict__.get("n_features_in_")
+            if width is not None and declared is not None and width != declared:
+                raise boosting.ModelTextError(f"takes {declared!r} inputs, but the pipeline's "
+                                              f"features are {width}")
             final.check_loaded()
         except (boosting.ModelTextError, ValueError) as exc:
             raise IterateError(f"{path}: its LightGBM model {_first_line(exc)}; refusing to "
                                "load it (retrain with `dvc repro`, or restore the file with "
                                "`dvc checkout`)") from None
+
+
+def _width_before(pipeline: Pipeline) -> int | None:
+    """How many features the steps before the classifier make (None: they do not say)."""
+    try:
+        return len(pipeline[:-1].get_feature_names_out())
+    except Exception:  # noqa: BLE001 - a step without feature names: nothing to compare
+        return None
 
 
 def _vet_archive(path: Path, data: bytes) -> Any:
