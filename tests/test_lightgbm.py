@@ -282,6 +282,9 @@ def cases(markers: Path) -> dict[str, tuple]:
         "split_feature_out_of_range": (edit_text(lambda t: re.sub(
             r"^split_feature=\d+", "split_feature=4096", t, count=1, flags=re.M)),
             "split_feature names a feature"),
+        "parameter_breaks_lightgbm_json": (edit_text(lambda t: t.replace(
+            "[objective: binary]", '[objective: binary", "x": {"a": 1}, "y": "]')),
+            "booster parameter line"),
         "pandas_categorical_payload": (edit_text(lambda t: t.replace(
             "pandas_categorical:null", "pandas_categorical:[\"__import__('os')\"]")),
             "end is not LightGBM's"),

@@ -33,7 +33,8 @@ NUMBER = r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|-?inf"
 INTEGER = re.compile(r"-?\d{1,10}")
 FLOATS = re.compile(rf"(?:{NUMBER})(?: (?:{NUMBER}))*")
 FEATURE_INFO = re.compile(rf"none|\[(?:{NUMBER}):(?:{NUMBER})\]|-?\d{{1,10}}(?::-?\d{{1,10}})*")
-PARAMETER = re.compile(r"\[[a-z0-9_]{1,64}: [\x20-\x5a\x5c\x5e-\x7e]{0,4096}\]")  # no [ ] inside
+# no [ ] inside, nor " \ { }: LightGBM copies the values into JSON its Python side parses
+PARAMETER = re.compile(r"\[[a-z0-9_]{1,64}: [\x20\x21\x23-\x5a\x5e-\x7a\x7c\x7e]{0,4096}\]")
 # The keys of a tree LightGBM writes, in order (the cat_ ones only with categorical splits)
 TREE_KEYS = ("num_leaves", "num_cat", "split_feature", "split_gain", "threshold",
              "decision_type", "left_child", "right_child", "leaf_value", "leaf_weight",
