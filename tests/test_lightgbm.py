@@ -90,6 +90,14 @@ def test_wrong_lightgbm_params_are_one_line_naming_them(changes, problem):
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("label", [0, 1])
+def test_rows_of_one_class_are_refused_not_fitted_as_the_other(label):
+    """lightgbm codes the classes it sees: rows all of class 1 would fit P(1) near 0."""
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    with pytest.raises(ValueError, match="needs rows of both classes"):
+        boosting.LightGBMClassifier(n_estimators=2).fit(x, np.full(60, label))
+
+
 def test_the_model_file_gets_the_tree_features_and_the_seed():
     from iterate.core import training
 

@@ -450,6 +450,8 @@ def _labels(y: Any) -> np.ndarray:
     y = np.asarray(y)
     if not np.isin(y, (0, 1)).all():
         raise ValueError("LightGBMClassifier takes 0/1 labels")
+    if np.unique(y).size < 2:  # lightgbm would code a lone class 1 as 0: P(1) near 0 for all
+        raise ValueError("LightGBMClassifier needs rows of both classes")
     return y.astype(np.int64)
 
 
