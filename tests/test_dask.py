@@ -73,6 +73,9 @@ def test_compute_defaults_to_the_local_engine():
     ({"engine": "dask", "scheduler": "tcp://host:99999"}, "is not a scheduler address"),
     ({"engine": "local", "scheduler": "tcp://host:8786"}, "only with compute.engine: dask"),
     ({"engine": "dask", "workers": 0}, "compute.workers: must be between 1 and 512"),
+    ({"engine": "dask", "auc_bins": 2**23}, "compute.auc_bins: must be between 2 and 4194304"),
+    ({"engine": "dask", "auc_bins": 1}, "compute.auc_bins: must be between 2 and 4194304"),
+    ({"engine": "dask", "auc_bins": "fine"}, "compute.auc_bins: expected"),
 ])
 def test_a_wrong_compute_section_is_refused_naming_the_key(compute, problem):
     with pytest.raises(ParamsError, match=re.escape(problem)):

@@ -309,7 +309,7 @@ class Compute:
     # the evaluate stage's ROC AUC counts scores in this many equal bins of [0, 1] (bounded
     # memory, the error bound reported); null: every distinct score (exact)
     auc_bins: int | None = field(default=2**20, metadata=_within(
-        2, 2**26, why="bins of [0, 1] the AUC counts scores in; null: exact"))
+        2, 2**22, why="bins of [0, 1] the AUC counts scores in; null: exact"))
 
 
 @dataclass(frozen=True)
