@@ -517,12 +517,8 @@ def _wasserstein_of_counts(reference: tuple[np.ndarray, np.ndarray],
     if not n_r or not n_c:
         return math.nan
     grid = np.union1d(reference[0], current[0])
-
-    def ecdf(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        cum = np.concatenate(([0], np.cumsum(vc[1])))
-        return cum[np.searchsorted(vc[0], grid, side="right")] / cum[-1]
-
-    w = float(np.sum(np.abs(ecdf(reference) - ecdf(current))[:-1] * np.diff(grid)))
+    gap = np.abs(summaries.ecdf(reference, grid) - summaries.ecdf(current, grid))
+    w = float(np.sum(gap[:-1] * np.diff(grid)))
     mean = np.sum(reference[0] * reference[1]) / n_r
     sd = math.sqrt(float(np.sum(reference[1] * (reference[0] - mean) ** 2) / n_r))
     if sd > 0.0:

@@ -97,9 +97,6 @@ class ScoreCounts:
         return ScoreCounts(values, np.bincount(inverse[~y], minlength=k),
                            np.bincount(inverse[y], minlength=k))
 
-    def merge(self, other: ScoreCounts) -> ScoreCounts:
-        return ScoreCounts.merge_all([self, other])
-
     @staticmethod
     def merge_all(counts: list[ScoreCounts]) -> ScoreCounts:
         """All of them at once: bins counted in one dense pass, distinct scores in one sort."""
@@ -406,12 +403,13 @@ def ks_statistic(reference: tuple[np.ndarray, np.ndarray],
     if not reference[1].sum() or not current[1].sum():
         return math.nan
     grid = np.union1d(reference[0], current[0])
+    return float(np.max(np.abs(ecdf(reference, grid) - ecdf(current, grid))))
 
-    def ecdf(vc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        cum = np.concatenate(([0], np.cumsum(vc[1])))
-        return cum[np.searchsorted(vc[0], grid, side="right")] / cum[-1]
 
-    return float(np.max(np.abs(ecdf(reference) - ecdf(current))))
+def ecdf(vc: tuple[np.ndarray, np.ndarray], grid: np.ndarray) -> np.ndarray:
+    """The empirical CDF of the values merged :func:`value_counts` describe, at ``grid``."""
+    cum = np.concatenate(([0], np.cumsum(vc[1])))
+    return cum[np.searchsorted(vc[0], grid, side="right")] / cum[-1]
 
 
 def category_counts(values: Any) -> dict[Any, int]:
