@@ -78,10 +78,11 @@ def child(fit: str, engine: str, root: Path, fit_rows: int) -> dict:
 
     cluster.session = measured
     start = time.perf_counter()
-    bundle = streaming.fit_file(root / "train.parquet", "bench", model(p), p.contract,
-                                p.train.reference_rows, fit_rows,
-                                epochs=p.train.epochs if fit == "stream" else None,
-                                compute=params.Compute(engine, None, 2))
+    path = root / "train.parquet"
+    streamed = streaming.streamed(path, p.contract, p.train.epochs,
+                                  params.Compute(engine, None, 2)) if fit == "stream" else None
+    bundle = streaming.fit_file(path, "bench", model(p), p.contract, p.train.reference_rows,
+                                fit_rows, fit_estimator=streamed)
     seconds = time.perf_counter() - start
     out = root / f"bundle-{fit}-{engine}"
     bundles.save(bundle, out)

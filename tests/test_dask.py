@@ -643,8 +643,10 @@ def test_a_streamed_refit_on_the_cluster_is_the_local_engine_s_to_the_byte(tmp_p
                 raise AssertionError("the client read a row group")
 
             monkeypatch.setattr(pq.ParquetFile, "read_row_group", refused)
-        fitted[engine] = streaming.fit_file(path, "streamed", sgd_model(), P.contract, 500,
-                                            epochs=2, compute=params.Compute(engine, None, 2))
+        fitted[engine] = streaming.fit_file(
+            path, "streamed", sgd_model(), P.contract, 500,
+            fit_estimator=streaming.streamed(path, P.contract, 2,
+                                             params.Compute(engine, None, 2)))
         bundles.save(fitted[engine], tmp_path / engine)
         files[engine] = {f.name: f.read_bytes() for f in sorted((tmp_path / engine).iterdir())}
     local, dask = fitted["local"].pipeline[-1], fitted["dask"].pipeline[-1]

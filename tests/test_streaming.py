@@ -166,7 +166,9 @@ def test_a_stream_fit_is_epochs_passes_of_partial_fit_over_the_row_groups_in_ord
                                                                                   tmp_path):
     path = tmp_path / "t.parquet"
     pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), path, row_group_size=2500)
-    streamed = streaming.fit_file(path, "n", SGD, P.contract, 500, epochs=3)
+    streamed = streaming.fit_file(path, "n", SGD, P.contract, 500,
+                                  fit_estimator=streaming.streamed(path, P.contract, 3,
+                                                                   P.compute))
     assert streamed.meta["note"] == "n (partial_fit: 3 passes over 5 row groups)"
 
     by_hand = training.fit_features(training.build(SGD, P.contract), rows[P.contract.features],

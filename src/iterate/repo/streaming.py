@@ -214,18 +214,16 @@ FIT_ROWS = 1_000_000  # above: the feature transformer is fitted on a sample of 
 
 
 def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
-             reference_rows: int, fit_rows: int = FIT_ROWS, *, epochs: int | None = None,
-             compute: Compute | None = None,
-             fit_estimator: Callable[..., None] | None = None) -> training.Bundle:
+             reference_rows: int, fit_rows: int = FIT_ROWS, *,
+             fit_estimator: Callable[..., str | None] | None = None) -> training.Bundle:
     """A full refit on a training Parquet file, read in chunks, with its reference sample.
 
     The fit is :func:`iterate.core.training.fit_full`'s, fed from the file: up to ``fit_rows``
     rows it is the same model as ``fit_full`` of the whole file. Beyond, the transformer is
     fitted on ``fit_rows`` sampled rows plus the first row of each category value, and the
-    estimator on float32 rows. With ``epochs`` (``train.fit: stream``) the classifier is
-    trained by :func:`learn_stream` on the engine ``compute`` names; else
-    ``fit_estimator(pipeline, rows, dtype, first_row)``, when given, fits it (on a cluster:
-    :mod:`iterate.repo.distributed_fit`).
+    estimator on float32 rows. ``fit_estimator(pipeline, rows, dtype, first_row)``, when
+    given, fits the classifier instead, and may return words for the note: :func:`streamed`
+    (``train.fit: stream``), or on a cluster :mod:`iterate.repo.distributed_fit`.
     """
     scanned = scan(path, contract, fit_rows, reference_rows, model.seed)
     labels = scanned.labels
@@ -235,12 +233,8 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
     if scanned.rows > fit_rows:
         note += f" (features fitted on a sample of {fitted_on} rows)"
     dtype = np.float64 if scanned.rows <= fit_rows else np.float32
-    if epochs is not None:
-        learnt = learn_stream(path, pipeline, contract, epochs, compute or Compute())
-        pipeline.steps[-1] = (pipeline.steps[-1][0], learnt)
-        note += f" (partial_fit: {epochs} passes over {row_groups(path)} row groups)"
-    elif fit_estimator is not None:
-        fit_estimator(pipeline, scanned.rows, dtype, first)
+    if fit_estimator is not None:
+        note += fit_estimator(pipeline, scanned.rows, dtype, first) or ""
     else:
         split = training.validation_split(pipeline[-1], labels, model.seed)
         matrices = transform(path, pipeline[:-1], contract.features, scanned.rows, dtype,
@@ -257,6 +251,18 @@ def fit_file(path: str | Path, note: str, model: Model, contract: Contract,
 
 def row_groups(path: str | Path) -> int:
     return pq.ParquetFile(path).metadata.num_row_groups
+
+
+def streamed(path: str | Path, contract: Contract, epochs: int,
+             compute: Compute) -> Callable[..., str]:
+    """:func:`fit_file`'s ``fit_estimator`` for ``train.fit: stream``: the classifier trained
+    by :func:`learn_stream` on the engine ``compute`` names."""
+    def fit(pipeline: Any, rows: int, dtype: type, first: Any) -> str:
+        learnt = learn_stream(path, pipeline, contract, epochs, compute)
+        pipeline.steps[-1] = (pipeline.steps[-1][0], learnt)
+        return f" (partial_fit: {epochs} passes over {row_groups(path)} row groups)"
+
+    return fit
 
 
 def learn_part(estimator: Any, path: str, group: int, transformer: Any, columns: list[str],

@@ -85,9 +85,10 @@ def fit_full(rows: Path, note: str, p: params.Params) -> Bundle:
         if distributed_fit.fits_on_cluster(p.model, p.contract):
             return distributed_fit.fit_file(rows, note, p.model, p.contract,
                                             p.train.reference_rows, p.compute)
-    streamed = p.train.epochs if p.train.fit == "stream" else None  # docs/scale.md
+    streamed = streaming.streamed(rows, p.contract, p.train.epochs, p.compute) \
+        if p.train.fit == "stream" else None  # docs/scale.md
     return streaming.fit_file(rows, note, p.model, p.contract, p.train.reference_rows,
-                              epochs=streamed, compute=p.compute)
+                              fit_estimator=streamed)
 
 
 def write_scores(candidate: Bundle, holdout: pd.DataFrame, args: argparse.Namespace,
